@@ -1,0 +1,51 @@
+"""What identifies nantrace data inside TensorBoard event files.
+
+Owned here so the writer (TensorFlow side) and the readers (plugin, report;
+no TensorFlow) can never disagree about tags, plugin name or versions.
+"""
+
+from tensorboard.compat.proto import summary_pb2
+
+from tb_nantrace.proto import nantrace_pb2
+
+PLUGIN_NAME = "nantrace"
+SCHEMA_VERSION = 1
+
+# One tag per incident: a tag holding a single point is never downsampled
+# (Rust data server keeps 100 points per tensor tag, the Python loader 10)
+# and two incidents can never collapse into one event at the same step.
+INCIDENT_TAG_PREFIX = "nantrace/incident/"
+RUN_START_TAG = "nantrace/run_start"
+RUN_END_TAG = "nantrace/run_end"
+
+# Content of SummaryMetadata.plugin_data.content: which message the string
+# tensor of this tag holds.
+KIND_INCIDENT = b"incident"
+KIND_RUN_INFO = b"run_info"
+
+
+def incident_tag(index):
+    return f"{INCIDENT_TAG_PREFIX}{index:04d}"
+
+
+def summary_metadata(kind, description=""):
+    """SummaryMetadata for a nantrace record: a scalar string tensor holding
+    one serialized proto. DATA_CLASS_TENSOR makes the data visible to both
+    data providers; without a data class events are silently ignored."""
+    return summary_pb2.SummaryMetadata(
+        summary_description=description,
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME, content=kind
+        ),
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
+    )
+
+
+def parse_record(kind, payload):
+    """Decode one stored record. Unknown fields from newer writers are
+    ignored by protobuf; an unknown kind returns None."""
+    if kind == KIND_INCIDENT:
+        return nantrace_pb2.Incident.FromString(payload)
+    if kind == KIND_RUN_INFO:
+        return nantrace_pb2.RunInfo.FromString(payload)
+    return None

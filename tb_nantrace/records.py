@@ -1,0 +1,107 @@
+"""Protos <-> plain JSON-ready dicts, in the shape `nantrace report --json`
+documents. Shared by the plugin and the report so both say the same thing."""
+
+import math
+
+PHASES = ("input", "forward", "backward", "optimizer", "other")
+KINDS = ("nan", "inf", "nan_and_inf")
+
+
+def json_number(value):
+    """JSON has no NaN/Infinity: encode them as the strings the README names."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def tensor_stats_to_dict(stats):
+    return {
+        "name": stats.name,
+        "dtype": stats.dtype,
+        "shape": [int(d) for d in stats.shape],
+        "min": json_number(stats.min) if stats.HasField("min") else None,
+        "max": json_number(stats.max) if stats.HasField("max") else None,
+        "nan": int(stats.nan_count),
+        "inf": int(stats.posinf_count + stats.neginf_count),
+        "posinf": int(stats.posinf_count),
+        "neginf": int(stats.neginf_count),
+        "zeros": int(stats.zero_count),
+        "negative": int(stats.negative_count),
+        "size": int(stats.size),
+        "min_abs_nonzero": json_number(stats.min_abs_nonzero)
+        if stats.HasField("min_abs_nonzero")
+        else None,
+        "max_abs_finite": json_number(stats.max_abs_finite)
+        if stats.HasField("max_abs_finite")
+        else None,
+    }
+
+
+def frame_to_dict(frame):
+    return {
+        "file": frame.file,
+        "line": int(frame.line),
+        "function": frame.function,
+        "code": frame.code,
+        "context_start": int(frame.context_start),
+        "context": list(frame.context),
+        "user": bool(frame.user),
+    }
+
+
+def incident_to_dict(incident):
+    """The report's incident object (README: "JSON format"), plus extras
+    (stack, outputs, mode, note, wall_time) that the viewer uses."""
+    has_source = incident.HasField("source") and bool(incident.source.file)
+    has_location = incident.HasField("input_location")
+    return {
+        "index": int(incident.index),
+        "step": int(incident.step),
+        "phase": incident.phase or "other",
+        "kind": incident.kind or "nan",
+        "op": {"type": incident.op.type, "name": incident.op.name or None},
+        "layer": incident.layer or None,
+        "variable": incident.variable or None,
+        "replica": int(incident.replica) if incident.HasField("replica") else None,
+        "source": frame_to_dict(incident.source) if has_source else None,
+        "inputs": [tensor_stats_to_dict(s) for s in incident.inputs],
+        "outputs": [tensor_stats_to_dict(s) for s in incident.outputs],
+        "input_location": {
+            "tensor": incident.input_location.tensor,
+            "batch_index": int(incident.input_location.batch_index),
+            "feature_index": [int(i) for i in incident.input_location.feature_index],
+        }
+        if has_location
+        else None,
+        "cause": {
+            "code": incident.cause.code or "unknown",
+            "summary": incident.cause.summary,
+            "contributing": list(incident.cause.contributing),
+            "fixes": list(incident.cause.fixes),
+        },
+        "stack": [frame_to_dict(f) for f in incident.stack],
+        "mode": incident.mode or None,
+        "note": incident.note or None,
+        "wall_time": incident.wall_time,
+    }
+
+
+def run_info_to_dict(info):
+    return {
+        "mode": info.mode or None,
+        "status": info.status or None,
+        "steps": int(info.steps),
+        "incident_count": int(info.incident_count),
+        "incidents_capped": bool(info.incidents_capped),
+        "tensorflow_version": info.tensorflow_version or None,
+        "keras_version": info.keras_version or None,
+        "nantrace_version": info.nantrace_version or None,
+        "start_time": info.start_time or None,
+        "end_time": info.end_time or None,
+        "notes": list(info.notes),
+    }
