@@ -1,0 +1,1 @@
+"""TensorFlow side of tb-nantrace. Everything under here may import TensorFlow."""

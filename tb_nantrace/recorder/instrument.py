@@ -1,0 +1,165 @@
+"""The op callback: a cheap finiteness check after every floating-point op.
+
+Graph mode (tf.function, Keras fit): at trace time every float output gets
+`cond(all_finite(y), no-op, report)`, where `report` is a py_function that
+only runs when the check fails, so healthy steps never leave the graph. The
+conds are stateful ops without resource inputs, which TensorFlow's automatic
+control dependencies run in program order; program order is a topological
+order, so the first check that fails belongs to the first op that produced
+a NaN/Inf from finite inputs: the origin.
+
+Eager mode: the callback sees real values and checks them directly.
+"""
+
+import contextlib
+import functools
+import threading
+import traceback
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework import op_callbacks
+
+# Ops that cannot create a non-finite value from finite inputs, or that TF's
+# op callbacks cannot instrument (control flow, function calls).
+SKIPPED_OPS = frozenset(
+    {
+        "Enter", "Exit", "Identity", "IdentityN", "If", "StatelessIf", "LoopCond",
+        "Merge", "NextIteration", "Switch", "While", "StatelessWhile",
+        "StatefulPartitionedCall", "PartitionedCall", "RemoteCall", "NoOp", "Const",
+        "DestroyResourceOp", "Concat", "ConcatV2", "ExpandDims", "Fill", "Gather",
+        "GatherV2", "Reshape", "Slice", "Squeeze", "Pack", "Unpack", "StridedSlice",
+        "StridedSliceGrad", "Transpose", "Shape", "ShapeN", "Size", "Rank", "ZerosLike",
+        "OnesLike", "BroadcastTo", "Tile", "StopGradient", "PreventGradient",
+        "EagerPyFunc", "PyFunc", "CheckNumerics", "CheckNumericsV2",
+        "TensorListConcatV2", "TensorListGather", "TensorListStack",
+        "TensorListFromTensor", "TensorListGetItem", "TensorListSetItem",
+        "VarHandleOp", "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
+    }
+)
+# FusedBatchNorm's batch statistics are NaN for an empty batch by design.
+IGNORED_OUTPUTS = frozenset(
+    (op, slot)
+    for op in ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
+    for slot in range(1, 6)
+)
+# tf.data and variable initialisation graphs are not training computation.
+SKIPPED_GRAPH_PREFIXES = ("Dataset_", "initialize_variables", "__inference_Dataset")
+
+_thread = threading.local()
+
+
+@contextlib.contextmanager
+def uninstrumented():
+    """Ops created inside are nantrace's own and are never instrumented."""
+    previous = getattr(_thread, "inside", False)
+    _thread.inside = True
+    try:
+        yield
+    finally:
+        _thread.inside = previous
+
+
+def is_uninstrumented():
+    return getattr(_thread, "inside", False)
+
+
+def _is_numeric(dtype):
+    return (dtype.is_floating or dtype.is_integer or dtype.is_bool) and dtype != tf.resource
+
+
+def _checked_outputs(op_type, outputs):
+    return [
+        o
+        for slot, o in enumerate(outputs)
+        if getattr(o, "dtype", None) is not None
+        and o.dtype.is_floating
+        and (op_type, slot) not in IGNORED_OUTPUTS
+    ]
+
+
+def all_finite(tensors):
+    checks = [tf.reduce_all(tf.math.is_finite(t)) for t in tensors]
+    return checks[0] if len(checks) == 1 else tf.reduce_all(tf.stack(checks))
+
+
+class OpCallback:
+    """Installed with op_callbacks.add_op_callback for the recording's life."""
+
+    def __init__(self, session):
+        self.session = session
+        self._pending_placeholders = {}  # graph -> [placeholder tensors]
+
+    def install(self):
+        op_callbacks.add_op_callback(self)
+
+    def remove(self):
+        op_callbacks.remove_op_callback(self)
+
+    def __call__(self, op_type, inputs, attrs, outputs, op_name=None, graph=None):
+        if is_uninstrumented() or op_type in SKIPPED_OPS:
+            return None
+        if graph is None:
+            with uninstrumented():
+                self._check_eager(op_type, inputs, outputs)
+            return None
+        graph_name = getattr(graph, "name", "") or ""
+        if graph_name.startswith(SKIPPED_GRAPH_PREFIXES):
+            return None
+        if op_type == "Placeholder":
+            self._remember_placeholder(graph, outputs)
+            return None
+        checked = _checked_outputs(op_type, outputs)
+        if not checked:
+            return None
+        with uninstrumented():
+            self._flush_placeholder_checks(graph)
+            raw = [(f.filename, f.lineno, f.name) for f in outputs[0].op.traceback]
+            site = self.session.registry.add(
+                op_type, op_name or outputs[0].op.name, list(inputs), list(outputs), raw, graph_name
+            )
+            numeric_inputs = [t for t in inputs if _is_numeric(t.dtype)]
+            self.emit_check(site, checked, numeric_inputs, checked)
+        return None
+
+    # Graph mode ---------------------------------------------------------
+
+    def emit_check(self, site, predicate_tensors, inputs, outputs):
+        step = self.session.step_tensor()
+        fire = functools.partial(self.session.on_site_failed, site.id, len(inputs))
+
+        def report():
+            tf.py_function(fire, [step] + list(inputs) + list(outputs), Tout=[])
+            return tf.no_op()
+
+        tf.cond(all_finite(predicate_tensors), tf.no_op, report)
+
+    def _remember_placeholder(self, graph, outputs):
+        # Function arguments (the batch, in a custom loop) are checked once the
+        # function body starts, where the step counter can be read.
+        if type(graph).__name__ != "FuncGraph":
+            return
+        floats = [o for o in outputs if o.dtype.is_floating]
+        if floats:
+            self._pending_placeholders.setdefault(graph, []).extend(floats)
+
+    def _flush_placeholder_checks(self, graph):
+        for tensor in self._pending_placeholders.pop(graph, []):
+            site = self.session.registry.add_input(tensor.op.name, tensor)
+            self.emit_check(site, [tensor], [], [tensor])
+
+    def forget_placeholders(self, graph):
+        self._pending_placeholders.pop(graph, None)
+
+    # Eager mode ---------------------------------------------------------
+
+    def _check_eager(self, op_type, inputs, outputs):
+        checked = _checked_outputs(op_type, outputs)
+        if not checked or all(np.isfinite(o.numpy()).all() for o in checked):
+            return
+        raw = [(f.filename, f.lineno, f.name) for f in traceback.extract_stack()[:-2]]
+        site = self.session.registry.add(op_type, "", [], list(outputs), raw)
+        numeric_inputs = [t for t in inputs if _is_numeric(t.dtype)]
+        self.session.on_eager_failure(
+            site, [t.numpy() for t in numeric_inputs], [o.numpy() for o in outputs]
+        )

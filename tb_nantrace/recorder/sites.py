@@ -1,0 +1,156 @@
+"""Trace-time facts about an op: phase, Keras layer, variable, user frames.
+
+Collected once when a graph op is created (cheap: tracing happens once), so
+that at run time a failing check only has to say "site 17 fired".
+"""
+
+import dataclasses
+import sys
+from typing import List, Optional
+
+import keras
+
+from tb_nantrace.recorder import frames as frames_lib
+
+_BACKPROP_FILES = ("tensorflow/python/eager/backprop", "tensorflow/python/eager/imperative_grad")
+_OPTIMIZER_DIR = "keras/src/optimizers/"
+_METRICS_DIR = "keras/src/metrics/"
+GRADIENT_SCOPE = "gradient_tape/"
+
+
+@dataclasses.dataclass
+class OpSite:
+    id: int
+    op_type: str
+    op_name: str
+    phase: str
+    layer: Optional[str]
+    variable: Optional[str]
+    frames: list  # StackFrame protos of the user's code, outermost first
+    input_names: List[str]
+    output_names: List[str]
+    graph_name: str = ""
+    note: str = ""
+
+
+def _variable_name(variable):
+    return getattr(variable, "path", None) or getattr(variable, "name", None)
+
+
+def trace_context(start_depth=2):
+    """(phase, innermost Keras layer name, variable being updated) from the
+    Python stack of the code creating an op."""
+    frame = sys._getframe(start_depth)
+    backward = optimizer = metrics = False
+    layer = variable = None
+    while frame is not None:
+        code = frame.f_code
+        filename = code.co_filename.replace("\\", "/")
+        if any(part in filename for part in _BACKPROP_FILES):
+            backward = True
+        elif _OPTIMIZER_DIR in filename:
+            optimizer = True
+            if variable is None and "update_step" in code.co_name:
+                variable = _variable_name(frame.f_locals.get("variable"))
+        elif _METRICS_DIR in filename:
+            metrics = True
+        if layer is None and code.co_name in ("call", "__call__"):
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, keras.layers.Layer) and not isinstance(owner, keras.Model):
+                layer = owner.name
+        frame = frame.f_back
+    if backward:
+        phase = "backward"
+    elif optimizer:
+        phase = "optimizer"
+    elif metrics:
+        phase = "other"
+    else:
+        phase = "forward"
+    return phase, layer, variable
+
+
+def layer_of_variable(path):
+    """"sequential/hidden/kernel" -> "hidden"."""
+    if not path:
+        return None
+    parts = path.split("/")
+    return parts[-2] if len(parts) >= 2 else None
+
+
+class SiteRegistry:
+    """All instrumented ops of a recording, plus the map from forward name
+    scopes to Keras layers used to attribute gradient ops."""
+
+    def __init__(self):
+        self.sites = []
+        self._scope_layers = {}
+
+    def add(self, op_type, op_name, inputs, outputs, raw_frames, graph_name=""):
+        phase, layer, variable = trace_context(start_depth=3)
+        scope = op_name.rsplit("/", 1)[0] if "/" in op_name else ""
+        if phase == "forward" and scope and layer is not None:
+            self._scope_layers.setdefault(scope, layer)
+        if phase == "backward" and layer is None:
+            layer = self._layer_for_gradient(op_name)
+        if phase == "optimizer" and layer is None:
+            layer = layer_of_variable(variable)
+        if layer is None and phase in ("forward", "backward") and scope:
+            layer = scope[len(GRADIENT_SCOPE):] if scope.startswith(GRADIENT_SCOPE) else scope
+        site = OpSite(
+            id=len(self.sites),
+            op_type=op_type,
+            op_name=op_name,
+            phase=phase,
+            layer=layer,
+            variable=variable,
+            frames=frames_lib.user_frames(raw_frames),
+            input_names=[getattr(t, "name", "") or "" for t in inputs],
+            output_names=[getattr(t, "name", "") or "" for t in outputs],
+            graph_name=graph_name,
+        )
+        self.sites.append(site)
+        return site
+
+    def add_input(self, op_name, tensor):
+        """A function argument: in a custom training loop, the batch."""
+        raw = [(f.filename, f.lineno, f.name) for f in tensor.op.traceback]
+        site = OpSite(
+            id=len(self.sites),
+            op_type="Placeholder",
+            op_name=op_name,
+            phase="input",
+            layer=None,
+            variable=None,
+            frames=frames_lib.user_frames(raw),
+            input_names=[],
+            output_names=[tensor.name],
+        )
+        self.sites.append(site)
+        return site
+
+    def add_guard(self):
+        """The optimizer guard saw non-finite gradients that no check caught
+        (e.g. an op nantrace cannot instrument)."""
+        site = OpSite(len(self.sites), "ApplyGradients", "", "backward", None, None, [], [], [],
+                      note="non-finite gradients reached the optimizer; the op that produced "
+                      "them could not be instrumented")
+        self.sites.append(site)
+        return site
+
+    def add_state(self, variable):
+        path = _variable_name(variable)
+        site = OpSite(len(self.sites), "ReadVariableOp", path or "", "other",
+                      layer_of_variable(path), path, [], [], [path or ""])
+        self.sites.append(site)
+        return site
+
+    def _layer_for_gradient(self, op_name):
+        if not op_name.startswith(GRADIENT_SCOPE):
+            return None
+        parts = op_name[len(GRADIENT_SCOPE):].split("/")
+        for end in range(len(parts), 0, -1):
+            layer = self._scope_layers.get("/".join(parts[:end]))
+            if layer is not None:
+                return layer
+        return None
