@@ -1,0 +1,1 @@
+"""The "NaN Trace" TensorBoard plugin (viewer side: never imports TensorFlow)."""

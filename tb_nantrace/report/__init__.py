@@ -1,0 +1,1 @@
+"""`nantrace report`: summarise a logdir's nantrace records (no TensorFlow)."""
