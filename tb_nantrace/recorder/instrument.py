@@ -43,6 +43,10 @@ IGNORED_OUTPUTS = frozenset(
     for op in ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
     for slot in range(1, 6)
 )
+# Ops that bring a batch into a graph: their outputs are the data ("input").
+ITERATOR_OPS = frozenset(
+    {"IteratorGetNext", "IteratorGetNextSync", "OptionalGetValue", "IteratorGetNextAsOptional"}
+)
 # tf.data and variable initialisation graphs are not training computation.
 SKIPPED_GRAPH_PREFIXES = ("Dataset_", "initialize_variables", "__inference_Dataset")
 
@@ -109,6 +113,11 @@ class OpCallback:
         if op_type == "Placeholder":
             self._remember_placeholder(graph, outputs)
             return None
+        if op_type in ITERATOR_OPS:
+            # Keras fit checks its batch where the step is known (keras_hooks).
+            if not self.session.in_keras_fit:
+                self._remember_input(graph, outputs)
+            return None
         checked = _checked_outputs(op_type, outputs)
         if not checked:
             return None
@@ -132,13 +141,19 @@ class OpCallback:
             tf.py_function(fire, [step] + list(inputs) + list(outputs), Tout=[])
             return tf.no_op()
 
-        tf.cond(all_finite(predicate_tensors), tf.no_op, report)
+        check = tf.cond(all_finite(predicate_tensors), tf.no_op, report)
+        # Remembered so the optimizer guard can run after every check.
+        graph = tf.compat.v1.get_default_graph()
+        graph._nantrace_last_check = check if isinstance(check, tf.Operation) else check.op
 
     def _remember_placeholder(self, graph, outputs):
         # Function arguments (the batch, in a custom loop) are checked once the
         # function body starts, where the step counter can be read.
         if type(graph).__name__ != "FuncGraph":
             return
+        self._remember_input(graph, outputs)
+
+    def _remember_input(self, graph, outputs):
         floats = [o for o in outputs if o.dtype.is_floating]
         if floats:
             self._pending_placeholders.setdefault(graph, []).extend(floats)
@@ -147,6 +162,13 @@ class OpCallback:
         for tensor in self._pending_placeholders.pop(graph, []):
             site = self.session.registry.add_input(tensor.op.name, tensor)
             self.emit_check(site, [tensor], [], [tensor])
+
+    @staticmethod
+    def checks_done():
+        """Control dependency that holds until every check emitted so far in
+        this graph has run (they form one chain in program order)."""
+        last = getattr(tf.compat.v1.get_default_graph(), "_nantrace_last_check", None)
+        return [last] if last is not None else []
 
     def forget_placeholders(self, graph):
         self._pending_placeholders.pop(graph, None)

@@ -56,17 +56,20 @@ def last_optimizer(session):
 def find_optimizer_in_stack():
     """The Keras optimizer a custom training loop uses, found in the frames
     tracing it (its locals, globals, or `self.optimizer`); None unless unique."""
-    found = {}
+    direct, attached = {}, {}
     frame = sys._getframe(1)
     while frame is not None:
         for scope in (frame.f_locals, frame.f_globals):
             for value in list(scope.values()):
                 if isinstance(value, _BaseOptimizer):
-                    found[id(value)] = value
+                    direct[id(value)] = value
                 elif isinstance(getattr(value, "optimizer", None), _BaseOptimizer):
-                    found[id(value.optimizer)] = value.optimizer
+                    attached[id(value.optimizer)] = value.optimizer
         frame = frame.f_back
-    return next(iter(found.values())) if len(found) == 1 else None
+    for found in (direct, attached):
+        if len(found) == 1:
+            return next(iter(found.values()))
+    return None
 
 
 # Optimizer guard -------------------------------------------------------------
@@ -97,7 +100,10 @@ def _guarded_apply(self, grads, trainable_variables=None):
                 return original(self, grads, trainable_variables)
             session.on_bad_update(step)
             return None
-        finite = instrument.all_finite(present)
+        # Any op check of this step must report before the guard decides, so
+        # that the incident names the op, not just "bad gradients".
+        with tf.control_dependencies(session._callback.checks_done()):
+            finite = instrument.all_finite(present)
 
     def apply():
         original(self, grads, trainable_variables)

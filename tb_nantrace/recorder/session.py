@@ -21,8 +21,9 @@ MODES = ("exact",)
 _active = []  # the innermost recording is the one that records
 
 
-class _AbortStep(Exception):
-    """Raised inside TensorFlow to end a custom loop at an incident."""
+class _AbortStep(tb_nantrace.NonFiniteError):
+    """Raised inside the user's step to end a loop at an incident. A
+    NonFiniteError, so eager code can catch it inside the `with` block."""
 
 
 def default_logdir():
@@ -43,7 +44,7 @@ class Recording:
             raise ValueError(f"on_nan must be one of {ON_NAN_CHOICES}, got {on_nan!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self.logdir = logdir or default_logdir()
+        self.logdir = os.fspath(logdir) if logdir else default_logdir()
         self.mode = mode
         self.on_nan = on_nan
         self.optimizer = optimizer
@@ -168,7 +169,8 @@ class Recording:
     def on_eager_failure(self, site, inputs, outputs):
         if self._record(site, self.eager_step(), inputs, outputs):
             self.abort_requested = True
-            raise _AbortStep(headline(self._incidents[-1]))
+            incident = self._incidents[-1]
+            raise _AbortStep(headline(incident), records.incident_to_dict(incident))
 
     def on_bad_update(self, step):
         """The optimizer guard refused a non-finite gradient update."""
@@ -190,7 +192,8 @@ class Recording:
 
     def _record(self, site, step, inputs, outputs, cause_code=None):
         with self._lock:
-            key = step if step >= 0 else ("unknown", len(self._incidents))
+            # Without a step counter steps cannot be told apart: keep the first.
+            key = step if step >= 0 else "unknown step"
             if key in self._steps_with_incident:
                 return None
             if len(self._incidents) >= self.max_incidents:

@@ -117,7 +117,7 @@ class SiteRegistry:
         raw = [(f.filename, f.lineno, f.name) for f in tensor.op.traceback]
         site = OpSite(
             id=len(self.sites),
-            op_type="Placeholder",
+            op_type=tensor.op.type,
             op_name=op_name,
             phase="input",
             layer=None,
