@@ -104,8 +104,9 @@ class OpCallback:
         if is_uninstrumented() or op_type in SKIPPED_OPS:
             return None
         if graph is None:
-            with uninstrumented():
-                self._check_eager(op_type, inputs, outputs)
+            if self.session.checks_eager_ops():
+                with uninstrumented():
+                    self._check_eager(op_type, inputs, outputs)
             return None
         graph_name = getattr(graph, "name", "") or ""
         if graph_name.startswith(SKIPPED_GRAPH_PREFIXES):
@@ -122,11 +123,16 @@ class OpCallback:
         if not checked:
             return None
         with uninstrumented():
-            self._flush_placeholder_checks(graph)
             raw = [(f.filename, f.lineno, f.name) for f in outputs[0].op.traceback]
             site = self.session.registry.add(
                 op_type, op_name or outputs[0].op.name, list(inputs), list(outputs), raw, graph_name
             )
+            if not self.session.checks_graph_ops():
+                # Guarded step: the site is only remembered, so that a replay
+                # can name the graph op; the running graph gets no extra op.
+                site.graph_only = True
+                return None
+            self._flush_placeholder_checks(graph)
             numeric_inputs = [t for t in inputs if _is_numeric(t.dtype)]
             self.emit_check(site, checked, numeric_inputs, checked)
         return None
@@ -177,11 +183,21 @@ class OpCallback:
 
     def _check_eager(self, op_type, inputs, outputs):
         checked = _checked_outputs(op_type, outputs)
-        if not checked or all(np.isfinite(o.numpy()).all() for o in checked):
+        if not checked:
             return
-        raw = [(f.filename, f.lineno, f.name) for f in traceback.extract_stack()[:-2]]
-        site = self.session.registry.add(op_type, "", [], list(outputs), raw)
+        replaying = self.session.is_replaying
+        failed = not all(np.isfinite(o.numpy()).all() for o in checked)
+        if not (failed or replaying):
+            return
+        raw = [(f.filename, f.lineno, f.name) for f in traceback.extract_stack()[:-3]]
+        site = self.session.registry.build(op_type, "", [], list(outputs), raw, depth=4)
+        # A replay counts ops per (type, phase, layer, line) to find the
+        # same op in the guarded graph and report its name.
+        ordinal = self.session.count_replayed_op(site) if replaying else 0
+        if not failed:
+            return
         numeric_inputs = [t for t in inputs if _is_numeric(t.dtype)]
+        site.input_names = [f"input_{i}" for i in range(len(numeric_inputs))]
         self.session.on_eager_failure(
-            site, [t.numpy() for t in numeric_inputs], [o.numpy() for o in outputs]
+            site, ordinal, [t.numpy() for t in numeric_inputs], [o.numpy() for o in outputs]
         )

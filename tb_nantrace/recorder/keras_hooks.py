@@ -1,8 +1,9 @@
-"""Keras integration: make `model.fit` inside `record()` run an instrumented
-train function, guard the optimizer, and stop training at an incident.
+"""Keras integration: inside `record()`, `model.fit` runs a guarded,
+instrumented train step, the optimizer never applies a non-finite update,
+and training stops (or skips the step) at an incident.
 
-Patches are installed for the recording's lifetime only and every model is
-left as it was found (same cached train function, train_step, jit_compile).
+Patches live for the recording's lifetime only, and every model is left as
+it was found (same cached train function, train_step, jit_compile).
 """
 
 import sys
@@ -12,12 +13,12 @@ import numpy as np
 import tensorflow as tf
 from keras.src.trainers.data_adapters import data_adapter_utils
 
-from tb_nantrace.recorder import instrument
+from tb_nantrace.recorder import guard, instrument
 
 _BaseOptimizer = keras.optimizers.Optimizer
+_LossScaleOptimizer = keras.optimizers.LossScaleOptimizer
 _originals = {}
 _installed_for = []
-_last_optimizer = {}
 
 
 def _active():
@@ -33,8 +34,10 @@ def install(session):
     _originals["fit"] = keras.Model.__dict__.get("fit")
     _originals["fit_impl"] = keras.Model.fit
     _originals["apply"] = _BaseOptimizer.apply
+    _originals["lso_apply"] = _LossScaleOptimizer.__dict__.get("apply")
     keras.Model.fit = _recorded_fit
     _BaseOptimizer.apply = _guarded_apply
+    _LossScaleOptimizer.apply = _loss_scaled_apply
 
 
 def uninstall(session):
@@ -46,16 +49,17 @@ def uninstall(session):
     else:
         keras.Model.fit = _originals["fit"]
     _BaseOptimizer.apply = _originals["apply"]
+    if _originals["lso_apply"] is None:
+        del _LossScaleOptimizer.apply
+    else:
+        _LossScaleOptimizer.apply = _originals["lso_apply"]
     _originals.clear()
-
-
-def last_optimizer(session):
-    return _last_optimizer.get(id(session))
 
 
 def find_optimizer_in_stack():
     """The Keras optimizer a custom training loop uses, found in the frames
-    tracing it (its locals, globals, or `self.optimizer`); None unless unique."""
+    tracing it (locals and globals first, then `x.optimizer`); None unless
+    that is unambiguous."""
     direct, attached = {}, {}
     frame = sys._getframe(1)
     while frame is not None:
@@ -74,14 +78,27 @@ def find_optimizer_in_stack():
 
 # Optimizer guard -------------------------------------------------------------
 
+def _loss_scaled_apply(self, grads, trainable_variables=None):
+    """A LossScaleOptimizer skips overflowing steps on purpose: those are not
+    incidents, so its inner optimizer is left unguarded."""
+    session = _active()
+    original = _originals["lso_apply"] or _originals["apply"]
+    if session is None:
+        return original(self, grads, trainable_variables)
+    session.loss_scaling = True
+    context = session.step_context()
+    if context is not None:
+        context.loss_scaled = True
+    with session.unguarded_optimizer():
+        return original(self, grads, trainable_variables)
+
+
 def _guarded_apply(self, grads, trainable_variables=None):
     session = _active()
-    original = _originals.get("apply") or _BaseOptimizer.apply
-    if session is None or isinstance(self, keras.optimizers.LossScaleOptimizer):
+    original = _originals["apply"]
+    if session is None or session.optimizer_unguarded:
         return original(self, grads, trainable_variables)
-    _last_optimizer[id(session)] = self
-    if session.optimizer is None:
-        session.optimizer = self
+    session.remember_optimizer(self)
     grads = list(grads)
     if trainable_variables is not None:
         trainable_variables = list(trainable_variables)
@@ -93,25 +110,33 @@ def _guarded_apply(self, grads, trainable_variables=None):
     present = [g for g in grads if g is not None]
     if not present:
         return original(self, grads, trainable_variables)
+    if tf.executing_eagerly():
+        with instrument.uninstrumented():
+            finite = all(np.isfinite(g.numpy()).all() for g in present)
+        if finite:
+            return original(self, grads, trainable_variables)
+        if not session.is_replaying:
+            session.on_bad_update(session.eager_step())
+        return None
+    context = session.step_context()
     with instrument.uninstrumented():
         step = session.step_tensor()
-        if tf.executing_eagerly():
-            if all(np.isfinite(g.numpy()).all() for g in present):
-                return original(self, grads, trainable_variables)
-            session.on_bad_update(step)
-            return None
-        # Any op check of this step must report before the guard decides, so
-        # that the incident names the op, not just "bad gradients".
-        with tf.control_dependencies(session._callback.checks_done()):
+        # Every op check of this step reports before the guard decides, so
+        # the incident names the op, not just "bad gradients".
+        with tf.control_dependencies(instrument.OpCallback.checks_done()):
             finite = instrument.all_finite(present)
+        if context is not None:
+            context.finite_checks.append(finite)
+            finite = tf.reduce_all(tf.stack(context.finite_checks))
 
     def apply():
         original(self, grads, trainable_variables)
         return tf.no_op()
 
     def refuse():
-        with instrument.uninstrumented():
-            tf.py_function(session.on_bad_update, [step], Tout=[])
+        if context is None:  # a custom loop: nothing else will notice
+            with instrument.uninstrumented():
+                tf.py_function(session.on_bad_update, [step], Tout=[])
         return tf.no_op()
 
     tf.cond(finite, apply, refuse)
@@ -120,16 +145,17 @@ def _guarded_apply(self, grads, trainable_variables=None):
 
 # model.fit -----------------------------------------------------------------------
 
-class _StopOnIncident(keras.callbacks.Callback):
-    """Writes incidents as soon as their step returns; ends training like
-    TerminateOnNaN (on_nan="stop") or raises NonFiniteError ("raise")."""
+class _IncidentCallback(keras.callbacks.Callback):
+    """After each step: replay a failed step, write its incident at once, and
+    end training like TerminateOnNaN ("stop"), raise ("raise") or go on ("skip")."""
 
     def __init__(self, session):
         super().__init__()
         self.session = session
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.session.flush():
+        self.session.replay_pending()
+        if self.session.flush() and self.session.on_nan != "skip":
             if self.session.on_nan == "raise":
                 raise self.session.error()
             self.model.stop_training = True
@@ -143,59 +169,88 @@ def _recorded_fit(model, *args, **kwargs):
     saved = {
         "train_function": model.train_function,
         "train_step": model.__dict__.get("train_step"),
+        "_compute_loss": model.__dict__.get("_compute_loss"),
         "jit_compile": model.jit_compile,
     }
     if model.jit_compile:
         model.jit_compile = False
         session.note(
             "jit_compile (XLA) turned off for the recorded fit: XLA-compiled steps "
-            "cannot be checked op by op"
+            "cannot be checked or replayed op by op"
         )
-    model.train_function = None  # Keras caches it: force an instrumented trace
+    model.train_function = None  # Keras caches it: force a guarded trace
     model.train_step = _guarded_train_step(session, model, model.train_step)
+    model._compute_loss = _checked_loss(session, model._compute_loss)
     callbacks = list(kwargs.pop("callbacks", None) or [])
-    callbacks.append(_StopOnIncident(session))
+    callbacks.append(_IncidentCallback(session))
     session.enter_keras_fit()
     try:
         if _state_is_nonfinite(session, model):
             if session.on_nan == "raise":
                 raise session.error()
-            return keras.callbacks.History()
+            if session.on_nan == "stop":
+                return keras.callbacks.History()
         return original_fit(model, *args, callbacks=callbacks, **kwargs)
     finally:
         session.exit_keras_fit()
         session.flush()
         model.train_function = saved["train_function"]
-        if saved["train_step"] is None:
-            model.__dict__.pop("train_step", None)
-        else:
-            model.train_step = saved["train_step"]
+        for name in ("train_step", "_compute_loss"):
+            if saved[name] is None:
+                model.__dict__.pop(name, None)
+            else:
+                setattr(model, name, saved[name])
         if saved["jit_compile"]:
             model.jit_compile = True
 
 
 def _guarded_train_step(session, model, original_train_step):
+    session.register_step_function(model, original_train_step)
+
     def train_step(data):
+        if tf.executing_eagerly():  # run_eagerly=True: every op is checked
+            with session.eager_keras_step():
+                return original_train_step(data)
+        restorable = list(model.non_trainable_variables) + list(model.metrics_variables)
         with instrument.uninstrumented():
-            optimizer = model.optimizer
-            step = tf.cast(tf.convert_to_tensor(optimizer.iterations), tf.int64)
-        session.set_keras_step(step)
+            step = tf.cast(tf.convert_to_tensor(model.optimizer.iterations), tf.int64)
+            saved = guard.snapshot(restorable)
+        leaves = tf.nest.flatten(data)
+        context = guard.StepContext(
+            step=step,
+            batch_leaves=[t for t in leaves if isinstance(t, tf.Tensor)],
+            batch_structure=data,
+            owner=model,
+        )
+        session.push_step_context(context)
         try:
             _check_batch(session, data)
-            return original_train_step(data)
+            outputs = original_train_step(data)
         finally:
-            session.set_keras_step(None)
+            session.pop_step_context()
+        guard.finish_step(session, context, restorable, saved, outputs)
+        return outputs
 
     return train_step
 
 
+def _checked_loss(session, compute_loss):
+    def checked(*args, **kwargs):
+        loss = compute_loss(*args, **kwargs)
+        context = session.step_context()
+        if context is not None and not tf.executing_eagerly():
+            with instrument.uninstrumented():
+                context.finite_checks.append(instrument.all_finite([loss]))
+        return loss
+
+    return checked
+
+
 def _check_batch(session, data):
     """NaN/Inf already in the batch: phase "input", with row and column."""
-    if tf.executing_eagerly():
-        return
     x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
     graph = tf.compat.v1.get_default_graph()
-    session._callback.forget_placeholders(graph)
+    session.callback.forget_placeholders(graph)
     for label, part in (("x", x), ("y", y), ("sample_weight", sample_weight)):
         flat = tf.nest.flatten(part)
         for i, tensor in enumerate(flat):
@@ -204,7 +259,7 @@ def _check_batch(session, data):
             name = label if len(flat) == 1 else f"{label}[{i}]"
             with instrument.uninstrumented():
                 site = session.registry.add_input(name, tensor)
-                session._callback.emit_check(site, [tensor], [], [tensor])
+                session.callback.emit_check(site, [tensor], [], [tensor])
 
 
 def _state_is_nonfinite(session, model):

@@ -1,5 +1,6 @@
 """`nantrace.record()`: the recording's lifetime, its incidents and on_nan."""
 
+import contextlib
 import datetime
 import os
 import socket
@@ -13,11 +14,11 @@ import tensorflow as tf
 import tb_nantrace
 from tb_nantrace import diagnosis, metadata, records
 from tb_nantrace.proto import nantrace_pb2
-from tb_nantrace.recorder import instrument, keras_hooks, sites, stats
+from tb_nantrace.recorder import instrument, keras_hooks, replay, sites, stats
 from tb_nantrace.writer import RecordWriter
 
-ON_NAN_CHOICES = ("stop", "raise")
-MODES = ("exact",)
+ON_NAN_CHOICES = ("stop", "raise", "skip")
+MODES = ("guard", "exact")
 _active = []  # the innermost recording is the one that records
 
 
@@ -38,7 +39,7 @@ class Recording:
     `nantrace report --json` shape), oldest first.
     """
 
-    def __init__(self, logdir=None, *, mode="exact", on_nan="stop", optimizer=None,
+    def __init__(self, logdir=None, *, mode="guard", on_nan="stop", optimizer=None,
                  max_incidents=100):
         if on_nan not in ON_NAN_CHOICES:
             raise ValueError(f"on_nan must be one of {ON_NAN_CHOICES}, got {on_nan!r}")
@@ -50,16 +51,24 @@ class Recording:
         self.optimizer = optimizer
         self.max_incidents = max_incidents
         self.registry = sites.SiteRegistry()
+        self.callback = instrument.OpCallback(self)
         self.notes = []
-        self._incidents = []  # protos, in order of occurrence
+        self.incident_protos = []  # in order of occurrence
+        self.abort_requested = False
+        self.loss_scaling = False
         self._unwritten = []
         self._steps_with_incident = set()
+        self._pending_replays = []
+        self._step_functions = {}
         self._lock = threading.Lock()
-        self._step_tensors = threading.local()
+        self._trace = threading.local()  # step contexts of the step being traced
         self._keras_fit_depth = 0
-        self.abort_requested = False
+        self._guarded_call_depth = 0
+        self._unguarded_optimizer_depth = 0
+        self._eager_keras_step = False
+        self._replay_step = None
+        self._replay_counts = {}
         self._capped = False
-        self._callback = instrument.OpCallback(self)
         self._writer = None
         self._info = None
 
@@ -79,22 +88,22 @@ class Recording:
         )
         self._writer.write_run_start(self._info)
         keras_hooks.install(self)
-        self._callback.install()
+        self.callback.install()
         _active.append(self)
         print(f"nantrace: recording to {self.logdir}", file=sys.stderr)
         return self
 
     def __exit__(self, exc_type, exc, tb):
         _active.remove(self)
-        self._callback.remove()
+        self.callback.remove()
         keras_hooks.uninstall(self)
         aborted = exc is not None and self.abort_requested
         self.flush()
-        self._info.status = "stopped" if self._incidents else "finished"
+        self._info.status = "stopped" if self.incident_protos else "finished"
         if exc is not None and not aborted:
             self._info.status = "interrupted"
         self._info.steps = self._completed_steps()
-        self._info.incident_count = len(self._incidents)
+        self._info.incident_count = len(self.incident_protos)
         self._info.incidents_capped = self._capped
         self._info.end_time = time.time()
         del self._info.notes[:]
@@ -102,42 +111,134 @@ class Recording:
         self._writer.write_run_end(self._info)
         self._writer.close()
         if aborted:
-            if self.on_nan == "raise":
+            if self.on_nan == "raise" and not isinstance(exc, tb_nantrace.NonFiniteError):
                 raise self.error() from exc
-            return True  # "stop": training ended at the incident, cleanly
+            return self.on_nan != "raise"  # "stop": training ended at the incident
         return False
 
     @property
     def incidents(self):
-        return [records.incident_to_dict(i) for i in self._incidents]
+        return [records.incident_to_dict(i) for i in self.incident_protos]
 
     def error(self):
-        first = self._incidents[0]
+        first = self.incident_protos[0]
         return tb_nantrace.NonFiniteError(headline(first), records.incident_to_dict(first))
 
     def _completed_steps(self):
-        optimizer = self.optimizer or keras_hooks.last_optimizer(self)
-        if optimizer is None:
-            return max((i.step + 1 for i in self._incidents), default=0)
+        if self.optimizer is None:
+            return max((i.step + 1 for i in self.incident_protos), default=0)
         with instrument.uninstrumented():
-            return int(optimizer.iterations.numpy())
+            return int(self.optimizer.iterations.numpy())
 
     def note(self, text):
         if text not in self.notes:
             self.notes.append(text)
             print(f"nantrace: {text}", file=sys.stderr)
 
-    # Step counter -----------------------------------------------------------
+    # What gets checked, and where ---------------------------------------------
 
-    def set_keras_step(self, tensor):
-        self._step_tensors.keras = tensor
+    def checks_graph_ops(self):
+        """Per-op checks in the graph being traced: always in exact mode; in
+        guard mode only outside guarded steps (a custom loop without
+        `nantrace.guard` falls back to exact checking, as before)."""
+        if self.mode == "exact":
+            return True
+        if self._keras_fit_depth or self._guarded_call_depth:
+            return False
+        self.note(
+            "a step function outside model.fit is checked op by op (exact mode); "
+            "wrap it with nantrace.guard(...) for near-zero overhead"
+        )
+        return True
+
+    def checks_eager_ops(self):
+        if self._replay_step is not None:
+            return True
+        if self._keras_fit_depth:
+            return self._eager_keras_step
+        return not self._guarded_call_depth
+
+    @property
+    def is_replaying(self):
+        return self._replay_step is not None
+
+    @contextlib.contextmanager
+    def replaying(self, step):
+        self._replay_step, self._replay_counts = step, {}
+        try:
+            yield
+        finally:
+            self._replay_step = None
+
+    def count_replayed_op(self, site):
+        key = site.match_key()
+        ordinal = self._replay_counts.get(key, 0)
+        self._replay_counts[key] = ordinal + 1
+        return ordinal
+
+    @contextlib.contextmanager
+    def unguarded_optimizer(self):
+        self._unguarded_optimizer_depth += 1
+        try:
+            yield
+        finally:
+            self._unguarded_optimizer_depth -= 1
+
+    @property
+    def optimizer_unguarded(self):
+        return self._unguarded_optimizer_depth > 0
+
+    @contextlib.contextmanager
+    def guarded_call(self):
+        self._guarded_call_depth += 1
+        try:
+            yield
+        finally:
+            self._guarded_call_depth -= 1
+
+    @property
+    def in_keras_fit(self):
+        return self._keras_fit_depth > 0
+
+    def enter_keras_fit(self):
+        self._keras_fit_depth += 1
+
+    def exit_keras_fit(self):
+        self._keras_fit_depth -= 1
+
+    @contextlib.contextmanager
+    def eager_keras_step(self):
+        self._eager_keras_step = True
+        try:
+            yield
+        finally:
+            self._eager_keras_step = False
+
+    def register_step_function(self, owner, step_function):
+        self._step_functions[id(owner)] = step_function
+
+    # Step counter and step contexts ----------------------------------------------
+
+    def push_step_context(self, context):
+        self._trace.__dict__.setdefault("stack", []).append(context)
+
+    def pop_step_context(self):
+        self._trace.stack.pop()
+
+    def step_context(self):
+        stack = getattr(self._trace, "stack", None)
+        return stack[-1] if stack else None
+
+    def remember_optimizer(self, optimizer):
+        if self.optimizer is None:
+            self.optimizer = optimizer
 
     def step_tensor(self):
         """A tensor holding the 0-based training step, read before the step
         changes anything (Keras: optimizer.iterations when the step began)."""
-        tensor = getattr(self._step_tensors, "keras", None)
-        if tensor is not None:
-            return tensor
+        context = self.step_context()
+        if context is not None:
+            return context.step
         graph = tf.compat.v1.get_default_graph()
         cached = getattr(graph, "_nantrace_step", None)
         if cached is not None:
@@ -152,59 +253,113 @@ class Recording:
         return tensor
 
     def eager_step(self):
-        optimizer = self.optimizer or keras_hooks.last_optimizer(self)
-        if optimizer is None:
+        if self._replay_step is not None:
+            return self._replay_step
+        if self.optimizer is None:
             return -1
-        return int(optimizer.iterations.numpy())
+        with instrument.uninstrumented():
+            return int(self.optimizer.iterations.numpy())
 
     # Failures -----------------------------------------------------------------
 
     def on_site_failed(self, site_id, n_inputs, step, *tensors):
-        """Runs (inside a py_function) only when a check failed."""
+        """Runs (inside a py_function) only when an op check failed."""
+        site = self.registry.sites[site_id]
+        if self.loss_scaling and site.phase == "backward":
+            return  # loss-scale overflow: the LossScaleOptimizer skips the step
         with instrument.uninstrumented():
             arrays = [t.numpy() for t in tensors]
-            self._record(self.registry.sites[site_id], int(step.numpy()),
-                         arrays[:n_inputs], arrays[n_inputs:])
+            self._record(site, int(step.numpy()), arrays[:n_inputs], arrays[n_inputs:], "exact")
 
-    def on_eager_failure(self, site, inputs, outputs):
-        if self._record(site, self.eager_step(), inputs, outputs):
+    def on_eager_failure(self, site, ordinal, inputs, outputs):
+        if self.is_replaying:
+            graph_site = self.registry.graph_site_for(site, ordinal)
+            if graph_site is not None:
+                site.op_name = graph_site.op_name
+                site.layer = site.layer or graph_site.layer
+            self._record(site, self._replay_step, inputs, outputs, "guard")
+            raise replay.ReplayFound()
+        if self._record(site, self.eager_step(), inputs, outputs, "exact"):
             self.abort_requested = True
-            incident = self._incidents[-1]
+            incident = self.incident_protos[-1]
             raise _AbortStep(headline(incident), records.incident_to_dict(incident))
 
+    def on_bad_step(self, context, step, *leaves):
+        """A guarded Keras step went non-finite (py_function, only then)."""
+        step = int(step.numpy())
+        with self._lock:
+            if step in self._steps_with_incident or self._capped:
+                return
+            arrays = [leaf.numpy() for leaf in leaves]
+            self._pending_replays.append((context, step, arrays))
+
     def on_bad_update(self, step):
-        """The optimizer guard refused a non-finite gradient update."""
+        """The optimizer guard refused a non-finite update outside model.fit."""
         with instrument.uninstrumented():
             step = int(step.numpy()) if hasattr(step, "numpy") else int(step)
-            if step not in self._steps_with_incident:
-                site = self.registry.add_guard()
-                self._record(site, step, [], [])
-            if self._keras_fit_depth == 0:
-                # A custom loop has no callback to stop it: end it here; the
-                # update was not applied.
-                self.abort_requested = True
-                raise _AbortStep("nantrace: non-finite gradients; update skipped")
+        if self._guarded_call_depth:
+            with self._lock:
+                if step not in self._steps_with_incident and not self._capped:
+                    self._pending_replays.append((None, step, None))
+            return
+        if step not in self._steps_with_incident:
+            self._record(self.registry.add_guard(), step, [], [], self.mode)
+        if self.on_nan != "skip":
+            # A custom loop has no callback to stop it: end it here; the
+            # update was not applied.
+            self.abort_requested = True
+            raise _AbortStep("nantrace: non-finite gradients; the update was not applied")
 
     def on_nonfinite_state(self, variable, value, step):
         site = self.registry.add_state(variable)
-        incident = self._record(site, step, [], [value], cause_code="nonfinite_initial_state")
-        return incident
+        return self._record(site, step, [], [value], self.mode, cause_code="nonfinite_initial_state")
 
-    def _record(self, site, step, inputs, outputs, cause_code=None):
+    def _record(self, site, step, inputs, outputs, mode, cause_code=None):
         with self._lock:
             # Without a step counter steps cannot be told apart: keep the first.
             key = step if step >= 0 else "unknown step"
             if key in self._steps_with_incident:
                 return None
-            if len(self._incidents) >= self.max_incidents:
-                self._capped = True
+            if len(self.incident_protos) >= self.max_incidents:
+                if not self._capped:
+                    self._capped = True
+                    self.notes.append(
+                        f"incident cap reached ({self.max_incidents}): later incidents "
+                        "were not recorded (record(max_incidents=...) raises it)"
+                    )
                 return None
             self._steps_with_incident.add(key)
-            incident = build_incident(site, step, inputs, outputs, len(self._incidents),
-                                      self.mode, cause_code)
-            self._incidents.append(incident)
+            incident = build_incident(site, step, inputs, outputs, len(self.incident_protos),
+                                      mode, cause_code)
+            self.incident_protos.append(incident)
             self._unwritten.append(incident)
             return incident
+
+    # Replays (main thread, between steps) ---------------------------------------
+
+    def replay_pending(self, step_function=None, args=(), kwargs=None):
+        """Replay each failed step recorded since the last call. Keras steps
+        replay their model's train_step on the kept batch; a `nantrace.guard`
+        call replays `step_function(*args, **kwargs)`."""
+        with self._lock:
+            pending, self._pending_replays = self._pending_replays, []
+        for context, step, arrays in pending:
+            if context is not None:
+                model = context.owner
+                data = _rebuild_batch(context, arrays)
+                function, call_args, call_kwargs = self._step_functions[id(model)], (data,), {}
+                restorable = list(model.non_trainable_variables) + list(model.metrics_variables)
+            else:
+                function, call_args, call_kwargs = step_function, args, kwargs or {}
+                restorable = []
+            found = replay.run(self, step, function, call_args, call_kwargs, restorable)
+            if found is None:
+                site = self.registry.add_guard()
+                site.note = (
+                    "the guard saw a non-finite loss or gradient at this step, but replaying "
+                    "the step eagerly did not reproduce it (nondeterministic op or data?)"
+                )
+                self._record(site, step, [], [], "guard")
 
     def flush(self):
         """Write and announce incidents recorded since the last flush. Called
@@ -216,15 +371,12 @@ class Recording:
             print(format_announcement(incident, self.logdir), file=sys.stderr)
         return pending
 
-    @property
-    def in_keras_fit(self):
-        return self._keras_fit_depth > 0
 
-    def enter_keras_fit(self):
-        self._keras_fit_depth += 1
-
-    def exit_keras_fit(self):
-        self._keras_fit_depth -= 1
+def _rebuild_batch(context, arrays):
+    leaves = tf.nest.flatten(context.batch_structure)
+    values = iter(arrays)
+    rebuilt = [tf.constant(next(values)) if isinstance(leaf, tf.Tensor) else leaf for leaf in leaves]
+    return tf.nest.pack_sequence_as(context.batch_structure, rebuilt)
 
 
 def build_incident(site, step, inputs, outputs, index, mode, cause_code=None):
@@ -286,6 +438,8 @@ def format_announcement(incident, logdir):
     if incident.source.file:
         lines.append(f"  at {incident.source.file}:{incident.source.line}: {incident.source.code}")
     lines.append(f"  cause: {incident.cause.code}: {incident.cause.summary}")
+    if incident.note:
+        lines.append(f"  note: {incident.note}")
     if incident.cause.fixes:
         lines.append(f"  try: {incident.cause.fixes[0]}")
     lines.append(
@@ -300,5 +454,28 @@ def record(logdir=None, **options):
 
 def active_recording():
     return _active[-1] if _active else None
+
+
+def guard(step_function):
+    """Wrap a custom training step (usually a tf.function) once so that, in
+    guard mode, it runs without per-op checks and a failed step is replayed
+    eagerly to find its origin. Outside `record()` it is a plain call."""
+
+    def guarded(*args, **kwargs):
+        session = active_recording()
+        if session is None or session.mode != "guard":
+            return step_function(*args, **kwargs)
+        with session.guarded_call():
+            result = step_function(*args, **kwargs)
+        python_function = getattr(step_function, "python_function", step_function)
+        session.replay_pending(python_function, args, kwargs)
+        if session.flush() and session.on_nan != "skip":
+            session.abort_requested = True
+            raise _AbortStep(headline(session.incident_protos[-1]), session.incidents[-1])
+        return result
+
+    guarded.__wrapped__ = step_function
+    guarded.__doc__ = getattr(step_function, "__doc__", None)
+    return guarded
 
 

@@ -31,6 +31,14 @@ class OpSite:
     output_names: List[str]
     graph_name: str = ""
     note: str = ""
+    graph_only: bool = False  # registered in a guarded trace, never checked
+    frame_layer: Optional[str] = None  # the Keras layer found on the stack
+
+    def match_key(self):
+        """What identifies the same op in a graph trace and an eager replay
+        (name scopes differ between the two, the Python stack does not)."""
+        where = (self.frames[-1].file, self.frames[-1].line) if self.frames else ("", 0)
+        return (self.op_type, self.phase, self.frame_layer) + where
 
 
 def _variable_name(variable):
@@ -87,7 +95,15 @@ class SiteRegistry:
         self._scope_layers = {}
 
     def add(self, op_type, op_name, inputs, outputs, raw_frames, graph_name=""):
-        phase, layer, variable = trace_context(start_depth=3)
+        site = self.build(op_type, op_name, inputs, outputs, raw_frames, graph_name, depth=4)
+        self.sites.append(site)
+        return site
+
+    def build(self, op_type, op_name, inputs, outputs, raw_frames, graph_name="", depth=3):
+        """An OpSite for an op being created (or run eagerly) right now,
+        without remembering it."""
+        phase, layer, variable = trace_context(start_depth=depth)
+        frame_layer = layer
         scope = op_name.rsplit("/", 1)[0] if "/" in op_name else ""
         if phase == "forward" and scope and layer is not None:
             self._scope_layers.setdefault(scope, layer)
@@ -97,7 +113,7 @@ class SiteRegistry:
             layer = layer_of_variable(variable)
         if layer is None and phase in ("forward", "backward") and scope:
             layer = scope[len(GRADIENT_SCOPE):] if scope.startswith(GRADIENT_SCOPE) else scope
-        site = OpSite(
+        return OpSite(
             id=len(self.sites),
             op_type=op_type,
             op_name=op_name,
@@ -108,9 +124,15 @@ class SiteRegistry:
             input_names=[getattr(t, "name", "") or "" for t in inputs],
             output_names=[getattr(t, "name", "") or "" for t in outputs],
             graph_name=graph_name,
+            frame_layer=frame_layer,
         )
-        self.sites.append(site)
-        return site
+
+    def graph_site_for(self, eager_site, ordinal):
+        """The op of the guarded graph trace that an eager replay op is: the
+        `ordinal`-th one with the same key. None when the trace has no such op."""
+        key = eager_site.match_key()
+        same = [s for s in self.sites if s.graph_only and s.match_key() == key]
+        return same[ordinal] if ordinal < len(same) else None
 
     def add_input(self, op_name, tensor):
         """A function argument: in a custom training loop, the batch."""
