@@ -10,7 +10,7 @@ Importing this package never imports TensorFlow: the viewer side (plugin,
 
 __version__ = "0.1.0"
 
-__all__ = ["record", "NonFiniteError", "__version__"]
+__all__ = ["record", "guard", "NonFiniteError", "__version__"]
 
 
 class NonFiniteError(ArithmeticError):
@@ -25,19 +25,34 @@ class NonFiniteError(ArithmeticError):
         self.incident = incident
 
 
-def record(logdir=None, **kwargs):
-    """Record NaN/Inf origins and training health into `logdir`.
-
-    See `tb_nantrace.recorder.session.record` for the options.
-    """
+def _recorder():
     try:
-        from tb_nantrace.recorder.session import record as _record
+        from tb_nantrace.recorder import session
     except ImportError as error:
-        if "tensorflow" not in str(error).lower():
+        if "tensorflow" not in str(error).lower() and "keras" not in str(error).lower():
             raise
         raise ImportError(
             "nantrace.record() needs TensorFlow, which is not installed here. "
             "Install it with: pip install 'tb-nantrace[tensorflow]' "
             "(viewing a logdir with TensorBoard or `nantrace report` works without it)."
         ) from error
-    return _record(logdir, **kwargs)
+    return session
+
+
+def record(logdir=None, **options):
+    """Record NaN/Inf origins into `logdir` (default: ./logs/<date-time>).
+
+    Options: mode="guard" (default: cheap per-step guard, failed steps are
+    replayed op by op) or "exact" (every op checked); on_nan="stop" (default,
+    end training cleanly), "raise" (NonFiniteError) or "skip" (drop the bad
+    update and go on); optimizer= (the step counter of a custom loop, when
+    it cannot be found); max_incidents=100.
+    """
+    return _recorder().record(logdir, **options)
+
+
+def guard(step_function):
+    """Wrap a custom training step once (`train_step = nantrace.guard(train_step)`)
+    so that inside `record()` it runs unchecked and only a failed step is
+    replayed op by op. Outside `record()` it is a plain call."""
+    return _recorder().guard(step_function)
