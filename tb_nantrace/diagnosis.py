@@ -154,7 +154,7 @@ def _classify(incident):
         if limit is not None and biggest is not None:
             return "float_overflow", (
                 f"all inputs finite (largest |x| {fmt(biggest)}), but {op_type} gives a result beyond "
-                f"{outputs_dtype} max {fmt(limit)} → {incident.kind.replace('_', ' and ')}"
+                f"{outputs_dtype} max {limit:g} → {incident.kind.replace('_', ' and ')}"
             )
     return "unknown", f"{op_type} produced {incident.kind} from finite inputs."
 

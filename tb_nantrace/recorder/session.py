@@ -269,7 +269,9 @@ class Recording:
             return  # loss-scale overflow: the LossScaleOptimizer skips the step
         with instrument.uninstrumented():
             arrays = [t.numpy() for t in tensors]
-            self._record(site, int(step.numpy()), arrays[:n_inputs], arrays[n_inputs:], "exact")
+            # A bad batch is caught by the guard's own input check in both modes.
+            mode = self.mode if site.phase == "input" else "exact"
+            self._record(site, int(step.numpy()), arrays[:n_inputs], arrays[n_inputs:], mode)
 
     def on_eager_failure(self, site, ordinal, inputs, outputs):
         if self.is_replaying:
