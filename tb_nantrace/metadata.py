@@ -14,6 +14,8 @@ SCHEMA_VERSION = 1
 # One tag per incident: a tag holding a single point is never downsampled
 # (Rust data server keeps 100 points per tensor tag, the Python loader 10)
 # and two incidents can never collapse into one event at the same step.
+# Every tag carries the recording's session id, so two recordings into the
+# same logdir (a resumed training) never collide either.
 INCIDENT_TAG_PREFIX = "nantrace/incident/"
 RUN_START_TAG = "nantrace/run_start"
 RUN_END_TAG = "nantrace/run_end"
@@ -24,8 +26,36 @@ KIND_INCIDENT = b"incident"
 KIND_RUN_INFO = b"run_info"
 
 
-def incident_tag(index):
-    return f"{INCIDENT_TAG_PREFIX}{index:04d}"
+def session_id(start_time):
+    """Sortable id of one recording: its start time in milliseconds."""
+    return f"{int(start_time * 1000):013d}"
+
+
+def incident_tag(session, index):
+    return f"{INCIDENT_TAG_PREFIX}{session}/{index:04d}"
+
+
+def run_info_tag(base, session):
+    return f"{base}/{session}"
+
+
+def tag_session(tag):
+    """The session id in a nantrace tag ("" for tags written without one)."""
+    for base in (RUN_START_TAG, RUN_END_TAG):
+        if tag.startswith(base + "/"):
+            return tag[len(base) + 1 :]
+    if tag.startswith(INCIDENT_TAG_PREFIX):
+        rest = tag[len(INCIDENT_TAG_PREFIX) :]
+        return rest.split("/", 1)[0] if "/" in rest else ""
+    return ""
+
+
+def is_run_start(tag):
+    return tag == RUN_START_TAG or tag.startswith(RUN_START_TAG + "/")
+
+
+def is_run_end(tag):
+    return tag == RUN_END_TAG or tag.startswith(RUN_END_TAG + "/")
 
 
 def summary_metadata(kind, description=""):

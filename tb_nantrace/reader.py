@@ -90,7 +90,7 @@ def _kind_of(tag, plugin_content):
         return None  # a kind from a newer writer: not ours to interpret
     if tag.startswith(metadata.INCIDENT_TAG_PREFIX):
         return metadata.KIND_INCIDENT
-    if tag in (metadata.RUN_START_TAG, metadata.RUN_END_TAG):
+    if metadata.is_run_start(tag) or metadata.is_run_end(tag):
         return metadata.KIND_RUN_INFO
     return None
 
@@ -125,32 +125,40 @@ class _RunData:
                 logger.warning("nantrace: bad incident %r in run %r", tag, self.run)
                 self.skipped += 1
                 return
-            key = (incident["step"], incident["index"], wall_time)
+            # Oldest recording first, then by step within a recording.
+            key = (metadata.tag_session(tag), incident["step"], incident["index"], wall_time)
             self.incidents.append((key, incident))
-        elif tag == metadata.RUN_END_TAG:
-            if self.run_end is None or (wall_time, step) >= self.run_end[:2]:
-                self.run_end = (wall_time, step, message)
-        elif tag == metadata.RUN_START_TAG:
-            if self.run_start is None or (wall_time, step) >= self.run_start[:2]:
-                self.run_start = (wall_time, step, message)
+        elif metadata.is_run_end(tag):
+            key = (metadata.tag_session(tag), wall_time, step)
+            if self.run_end is None or key >= self.run_end[:3]:
+                self.run_end = key + (message,)
+        elif metadata.is_run_start(tag):
+            key = (metadata.tag_session(tag), wall_time, step)
+            if self.run_start is None or key >= self.run_start[:3]:
+                self.run_start = key + (message,)
 
     def sorted_incidents(self):
         return [d for _, d in sorted(self.incidents, key=lambda pair: pair[0])]
 
     def info(self):
         """The latest RunInfo: the end record if written, else the start."""
-        chosen = self.run_end or self.run_start
-        return chosen[2] if chosen else None
+        # The latest recording's end record, else its start record.
+        candidates = [r for r in (self.run_end, self.run_start) if r is not None]
+        if not candidates:
+            return None
+        latest = max(candidates, key=lambda r: (r[0], r is self.run_end))
+        return latest[3]
 
     def steps(self):
         # The end record knows how many steps completed. Without one (still
         # running, or killed) the start record usually says 0, so never
         # report fewer steps than the last incident proves were run.
-        if self.run_end is not None:
-            return int(self.run_end[2].steps)
+        info = self.info()
+        if info is not None and self.run_end is not None and info is self.run_end[3]:
+            return int(info.steps)
         from_incidents = max((d["step"] + 1 for _, d in self.incidents), default=0)
         if self.run_start is not None:
-            return max(int(self.run_start[2].steps), from_incidents)
+            return max(int(self.run_start[3].steps), from_incidents)
         return from_incidents
 
     def status(self):

@@ -11,8 +11,9 @@ from tb_nantrace import metadata
 
 
 class RecordWriter:
-    def __init__(self, logdir):
+    def __init__(self, logdir, session):
         self.logdir = logdir
+        self.session = session
         # A private writer: never replaces a default writer the user set up
         # (e.g. Keras' TensorBoard callback), and never needs a flush thread.
         self._writer = tf.summary.create_file_writer(
@@ -34,17 +35,19 @@ class RecordWriter:
 
     def write_incident(self, incident):
         self._write(
-            metadata.incident_tag(incident.index),
+            metadata.incident_tag(self.session, incident.index),
             metadata.KIND_INCIDENT,
             incident,
             incident.step,
         )
 
     def write_run_start(self, info):
-        self._write(metadata.RUN_START_TAG, metadata.KIND_RUN_INFO, info, 0)
+        tag = metadata.run_info_tag(metadata.RUN_START_TAG, self.session)
+        self._write(tag, metadata.KIND_RUN_INFO, info, 0)
 
     def write_run_end(self, info):
-        self._write(metadata.RUN_END_TAG, metadata.KIND_RUN_INFO, info, info.steps)
+        tag = metadata.run_info_tag(metadata.RUN_END_TAG, self.session)
+        self._write(tag, metadata.KIND_RUN_INFO, info, info.steps)
 
     def close(self):
         self._writer.close()

@@ -162,3 +162,16 @@ def test_default_logdir_is_dated_and_announced(tmp_path, monkeypatch, capsys):
     assert os.path.dirname(recording.logdir) == "logs"
     assert f"recording to {recording.logdir}" in capsys.readouterr().err
     assert read_back(tmp_path / "logs")[os.path.basename(recording.logdir)]["status"] == "healthy"
+
+
+def test_two_recordings_into_one_logdir_keep_both(tmp_path):
+    """A resumed training records into the same run: nothing collides."""
+    model = small_regressor()
+    x = np.ones((16, 3), "float32")
+    x[3, 0] = np.nan
+    for _ in range(2):
+        with nantrace.record(tmp_path / "resumed", on_nan="skip"):
+            model.fit(x, np.ones((16, 1), "float32"), batch_size=16, verbose=0)
+    run = read_back(tmp_path / "resumed")["."]
+    assert [i["step"] for i in run["incidents"]] == [0, 0]
+    assert run["info"]["status"] == "stopped"

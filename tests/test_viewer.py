@@ -35,6 +35,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIG = 150  # more than the Rust server's 100 and the Python loader's 10 per tag
 INF = float("inf")
 NAN = float("nan")
+SESSION = "0001700000000"
 
 
 # ---------------------------------------------------------------- data
@@ -116,13 +117,13 @@ class _Garbage:
 
 
 def _write_run(path, start=None, incidents=(), end=None, garbage=False):
-    writer = RecordWriter(str(path))
+    writer = RecordWriter(str(path), SESSION)
     if start is not None:
         writer.write_run_start(start)
     for incident in incidents:
         writer.write_incident(incident)
     if garbage:
-        writer._write(metadata.incident_tag(999), metadata.KIND_INCIDENT, _Garbage(), 7)
+        writer._write(metadata.incident_tag(SESSION, 999), metadata.KIND_INCIDENT, _Garbage(), 7)
     if end is not None:
         writer.write_run_end(end)
     writer.close()

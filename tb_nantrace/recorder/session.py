@@ -75,7 +75,8 @@ class Recording:
     # Lifetime -------------------------------------------------------------
 
     def __enter__(self):
-        self._writer = RecordWriter(self.logdir)
+        start_time = time.time()
+        self._writer = RecordWriter(self.logdir, metadata.session_id(start_time))
         self._info = nantrace_pb2.RunInfo(
             schema_version=metadata.SCHEMA_VERSION,
             mode=self.mode,
@@ -83,7 +84,7 @@ class Recording:
             tensorflow_version=tf.__version__,
             keras_version=keras.__version__,
             nantrace_version=tb_nantrace.__version__,
-            start_time=time.time(),
+            start_time=start_time,
             hostname=socket.gethostname(),
         )
         self._writer.write_run_start(self._info)
@@ -279,6 +280,7 @@ class Recording:
             if graph_site is not None:
                 site.op_name = graph_site.op_name
                 site.layer = site.layer or graph_site.layer
+                site.input_names = graph_site.input_names
             self._record(site, self._replay_step, inputs, outputs, "guard")
             raise replay.ReplayFound()
         if self._record(site, self.eager_step(), inputs, outputs, "exact"):
