@@ -24,6 +24,16 @@ RUN_END_TAG = "nantrace/run_end"
 # tensor of this tag holds.
 KIND_INCIDENT = b"incident"
 KIND_RUN_INFO = b"run_info"
+KIND_WINDOW = b"health_window"
+KIND_TIMELINE = b"timeline"
+KIND_WARNING = b"warning"
+
+# The flight-recorder window of incident i, and warning i: one point per tag,
+# like incidents. The timeline is one tag of many points, and TensorBoard's
+# sampling of it is fine: the windows keep full resolution where it matters.
+WINDOW_TAG_PREFIX = "nantrace/window/"
+WARNING_TAG_PREFIX = "nantrace/warning/"
+TIMELINE_TAG = "nantrace/timeline"
 
 
 def session_id(start_time):
@@ -35,18 +45,27 @@ def incident_tag(session, index):
     return f"{INCIDENT_TAG_PREFIX}{session}/{index:04d}"
 
 
+def window_tag(session, incident_index):
+    return f"{WINDOW_TAG_PREFIX}{session}/{incident_index:04d}"
+
+
+def warning_tag(session, index):
+    return f"{WARNING_TAG_PREFIX}{session}/{index:04d}"
+
+
 def run_info_tag(base, session):
     return f"{base}/{session}"
 
 
 def tag_session(tag):
     """The session id in a nantrace tag ("" for tags written without one)."""
-    for base in (RUN_START_TAG, RUN_END_TAG):
+    for base in (RUN_START_TAG, RUN_END_TAG, TIMELINE_TAG):
         if tag.startswith(base + "/"):
             return tag[len(base) + 1 :]
-    if tag.startswith(INCIDENT_TAG_PREFIX):
-        rest = tag[len(INCIDENT_TAG_PREFIX) :]
-        return rest.split("/", 1)[0] if "/" in rest else ""
+    for prefix in (INCIDENT_TAG_PREFIX, WINDOW_TAG_PREFIX, WARNING_TAG_PREFIX):
+        if tag.startswith(prefix):
+            rest = tag[len(prefix) :]
+            return rest.split("/", 1)[0] if "/" in rest else ""
     return ""
 
 
@@ -78,4 +97,10 @@ def parse_record(kind, payload):
         return nantrace_pb2.Incident.FromString(payload)
     if kind == KIND_RUN_INFO:
         return nantrace_pb2.RunInfo.FromString(payload)
+    if kind == KIND_WINDOW:
+        return nantrace_pb2.HealthWindow.FromString(payload)
+    if kind == KIND_TIMELINE:
+        return nantrace_pb2.TimelineChunk.FromString(payload)
+    if kind == KIND_WARNING:
+        return nantrace_pb2.Warning.FromString(payload)
     return None

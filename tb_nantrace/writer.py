@@ -41,6 +41,18 @@ class RecordWriter:
             incident.step,
         )
 
+    def write_window(self, window, step):
+        tag = metadata.window_tag(self.session, window.incident_index)
+        self._write(tag, metadata.KIND_WINDOW, window, step)
+
+    def write_warning(self, warning):
+        tag = metadata.warning_tag(self.session, warning.index)
+        self._write(tag, metadata.KIND_WARNING, warning, warning.step)
+
+    def write_timeline(self, chunk):
+        tag = metadata.run_info_tag(metadata.TIMELINE_TAG, self.session)
+        self._write(tag, metadata.KIND_TIMELINE, chunk, chunk.last_step)
+
     def write_run_start(self, info):
         tag = metadata.run_info_tag(metadata.RUN_START_TAG, self.session)
         self._write(tag, metadata.KIND_RUN_INFO, info, 0)

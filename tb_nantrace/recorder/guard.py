@@ -26,6 +26,8 @@ class StepContext:
     finite_checks: List[Any] = dataclasses.field(default_factory=list)
     loss_scaled: bool = False      # a LossScaleOptimizer handles its own skips
     owner: Optional[Any] = None    # the Keras model being stepped
+    probe: Optional[Any] = None    # health.HealthProbe of the model, if any
+    health: dict = dataclasses.field(default_factory=dict)  # column -> value
 
 
 def snapshot(variables):
@@ -37,9 +39,11 @@ def snapshot(variables):
 def finish_step(session, context, variables, saved, outputs):
     """After the step: if any check failed, restore `variables` and report
     the batch. Runs after the step's outputs and every op check."""
-    if not context.finite_checks:
-        return
     with instrument.uninstrumented():
+        if context.probe is not None:
+            context.probe.write_row(context.health, context.step)
+        if not context.finite_checks:
+            return
         ok = tf.reduce_all(tf.stack(context.finite_checks))
         report = functools.partial(session.on_bad_step, context)
         waits = [t for t in tf.nest.flatten(outputs) if isinstance(t, (tf.Tensor, tf.Operation))]

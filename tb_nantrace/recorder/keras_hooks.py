@@ -35,7 +35,9 @@ def install(session):
     _originals["fit_impl"] = keras.Model.fit
     _originals["apply"] = _BaseOptimizer.apply
     _originals["lso_apply"] = _LossScaleOptimizer.__dict__.get("apply")
+    _originals["layer_call"] = keras.layers.Layer.__call__
     keras.Model.fit = _recorded_fit
+    keras.layers.Layer.__call__ = _observed_layer_call
     _BaseOptimizer.apply = _guarded_apply
     _LossScaleOptimizer.apply = _loss_scaled_apply
 
@@ -49,6 +51,7 @@ def uninstall(session):
     else:
         keras.Model.fit = _originals["fit"]
     _BaseOptimizer.apply = _originals["apply"]
+    keras.layers.Layer.__call__ = _originals["layer_call"]
     if _originals["lso_apply"] is None:
         del _LossScaleOptimizer.apply
     else:
@@ -74,6 +77,16 @@ def find_optimizer_in_stack():
         if len(found) == 1:
             return next(iter(found.values()))
     return None
+
+
+def _observed_layer_call(self, *args, **kwargs):
+    outputs = _originals["layer_call"](self, *args, **kwargs)
+    session = _active()
+    context = session.step_context() if session is not None else None
+    if context is not None and context.probe is not None and not tf.executing_eagerly():
+        with instrument.uninstrumented():
+            context.probe.observe_activation(context.health, self, outputs)
+    return outputs
 
 
 # Optimizer guard -------------------------------------------------------------
@@ -128,18 +141,36 @@ def _guarded_apply(self, grads, trainable_variables=None):
         if context is not None:
             context.finite_checks.append(finite)
             finite = tf.reduce_all(tf.stack(context.finite_checks))
+        probe = context.probe if context is not None else None
+        variables = trainable_variables or list(self._trainable_variables)
+        if probe is not None:
+            probe.observe_gradients(context.health, grads, variables)
+            before = [tf.identity(tf.convert_to_tensor(v)) for v in variables]
+
+    def measured():
+        """Weight and update norms per layer, flat, as the cond's output."""
+        if probe is None:
+            return []
+        with instrument.uninstrumented():
+            stats = probe.weight_stats(variables, before)
+        return [value for layer in sorted(stats) for value in stats[layer]]
 
     def apply():
         original(self, grads, trainable_variables)
-        return tf.no_op()
+        return measured() or tf.no_op()
 
     def refuse():
         if context is None:  # a custom loop: nothing else will notice
             with instrument.uninstrumented():
                 tf.py_function(session.on_bad_update, [step], Tout=[])
-        return tf.no_op()
+        return measured() or tf.no_op()
 
-    tf.cond(finite, apply, refuse)
+    result = tf.cond(finite, apply, refuse)
+    if probe is not None and isinstance(result, (list, tuple)) and result:
+        layers = sorted({probe.variable_layer[id(v)] for v in variables if id(v) in probe.variable_layer})
+        stats = {layer: (result[2 * i], result[2 * i + 1]) for i, layer in enumerate(layers)}
+        with instrument.uninstrumented():
+            probe.put_weight_stats(context.health, stats)
     return None
 
 
@@ -155,6 +186,7 @@ class _IncidentCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.session.replay_pending()
+        self.session.after_keras_step(self.model)
         if self.session.flush() and self.session.on_nan != "skip":
             if self.session.on_nan == "raise":
                 raise self.session.error()
@@ -178,6 +210,7 @@ def _recorded_fit(model, *args, **kwargs):
             "jit_compile (XLA) turned off for the recorded fit: XLA-compiled steps "
             "cannot be checked or replayed op by op"
         )
+    session.health_monitor(model)  # before tracing: its ring buffer is a variable
     model.train_function = None  # Keras caches it: force a guarded trace
     model.train_step = _guarded_train_step(session, model, model.train_step)
     model._compute_loss = _checked_loss(session, model._compute_loss)
@@ -193,6 +226,7 @@ def _recorded_fit(model, *args, **kwargs):
         return original_fit(model, *args, callbacks=callbacks, **kwargs)
     finally:
         session.exit_keras_fit()
+        session.close_health(model)
         session.flush()
         model.train_function = saved["train_function"]
         for name in ("train_step", "_compute_loss"):
@@ -216,11 +250,13 @@ def _guarded_train_step(session, model, original_train_step):
             step = tf.cast(tf.convert_to_tensor(model.optimizer.iterations), tf.int64)
             saved = guard.snapshot(restorable)
         leaves = tf.nest.flatten(data)
+        monitor = session.health_monitor(model)
         context = guard.StepContext(
             step=step,
             batch_leaves=[t for t in leaves if isinstance(t, tf.Tensor)],
             batch_structure=data,
             owner=model,
+            probe=monitor.probe if monitor is not None else None,
         )
         session.push_step_context(context)
         try:
@@ -241,6 +277,8 @@ def _checked_loss(session, compute_loss):
         if context is not None and not tf.executing_eagerly():
             with instrument.uninstrumented():
                 context.finite_checks.append(instrument.all_finite([loss]))
+                if context.probe is not None:
+                    context.probe.put(context.health, "loss", "", loss)
         return loss
 
     return checked
@@ -249,6 +287,11 @@ def _checked_loss(session, compute_loss):
 def _check_batch(session, data):
     """NaN/Inf already in the batch: phase "input", with row and column."""
     x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    context = session.step_context()
+    features = [t for t in tf.nest.flatten(x) if isinstance(t, tf.Tensor) and t.dtype.is_floating]
+    if context.probe is not None and features:
+        with instrument.uninstrumented():
+            context.probe.observe_inputs(context.health, features[0])
     graph = tf.compat.v1.get_default_graph()
     session.callback.forget_placeholders(graph)
     for label, part in (("x", x), ("y", y), ("sample_weight", sample_weight)):

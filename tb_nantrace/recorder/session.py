@@ -14,7 +14,7 @@ import tensorflow as tf
 import tb_nantrace
 from tb_nantrace import diagnosis, metadata, records
 from tb_nantrace.proto import nantrace_pb2
-from tb_nantrace.recorder import instrument, keras_hooks, replay, sites, stats
+from tb_nantrace.recorder import health, instrument, keras_hooks, replay, sites, stats
 from tb_nantrace.writer import RecordWriter
 
 ON_NAN_CHOICES = ("stop", "raise", "skip")
@@ -40,7 +40,7 @@ class Recording:
     """
 
     def __init__(self, logdir=None, *, mode="guard", on_nan="stop", optimizer=None,
-                 max_incidents=100):
+                 max_incidents=100, health=True):
         if on_nan not in ON_NAN_CHOICES:
             raise ValueError(f"on_nan must be one of {ON_NAN_CHOICES}, got {on_nan!r}")
         if mode not in MODES:
@@ -50,6 +50,9 @@ class Recording:
         self.on_nan = on_nan
         self.optimizer = optimizer
         self.max_incidents = max_incidents
+        self.health = health
+        self.warnings = []  # Warning protos
+        self._monitors = {}
         self.registry = sites.SiteRegistry()
         self.callback = instrument.OpCallback(self)
         self.notes = []
@@ -69,14 +72,14 @@ class Recording:
         self._replay_step = None
         self._replay_counts = {}
         self._capped = False
-        self._writer = None
+        self.writer = None
         self._info = None
 
     # Lifetime -------------------------------------------------------------
 
     def __enter__(self):
         start_time = time.time()
-        self._writer = RecordWriter(self.logdir, metadata.session_id(start_time))
+        self.writer = RecordWriter(self.logdir, metadata.session_id(start_time))
         self._info = nantrace_pb2.RunInfo(
             schema_version=metadata.SCHEMA_VERSION,
             mode=self.mode,
@@ -87,7 +90,7 @@ class Recording:
             start_time=start_time,
             hostname=socket.gethostname(),
         )
-        self._writer.write_run_start(self._info)
+        self.writer.write_run_start(self._info)
         keras_hooks.install(self)
         self.callback.install()
         _active.append(self)
@@ -109,8 +112,8 @@ class Recording:
         self._info.end_time = time.time()
         del self._info.notes[:]
         self._info.notes.extend(self.notes)
-        self._writer.write_run_end(self._info)
-        self._writer.close()
+        self.writer.write_run_end(self._info)
+        self.writer.close()
         if aborted:
             if self.on_nan == "raise" and not isinstance(exc, tb_nantrace.NonFiniteError):
                 raise self.error() from exc
@@ -339,6 +342,61 @@ class Recording:
             self._unwritten.append(incident)
             return incident
 
+    # Health timeline (model.fit) ---------------------------------------------------
+
+    def health_monitor(self, model):
+        if not self.health:
+            return None
+        monitor = self._monitors.get(id(model))
+        if monitor is None:
+            with instrument.uninstrumented():
+                monitor = health.HealthMonitor(self, health.HealthProbe(model))
+            self._monitors[id(model)] = monitor
+        return monitor
+
+    def after_keras_step(self, model):
+        """Between steps: read the health ring now and then; give each new
+        incident its flight-recorder window and its contributing warnings."""
+        monitor = self._monitors.get(id(model))
+        if monitor is None:
+            return
+        with instrument.uninstrumented():
+            with self._lock:
+                new = list(self._unwritten)
+            if not new:
+                monitor.after_step()
+                return
+            for incident in new:
+                window = monitor.window_for(incident)
+                self.writer.write_window(window, incident.step)
+                codes = sorted({w.code for w in self.warnings if w.step <= incident.step})
+                for code in codes:
+                    if code not in incident.cause.contributing:
+                        incident.cause.contributing.append(code)
+
+    def close_health(self, model):
+        monitor = self._monitors.get(id(model))
+        if monitor is not None:
+            with instrument.uninstrumented():
+                monitor.close()
+
+    def record_warning(self, finding):
+        warning = nantrace_pb2.Warning(
+            schema_version=metadata.SCHEMA_VERSION,
+            index=len(self.warnings),
+            step=finding.step,
+            code=finding.code,
+            layer=finding.layer,
+            metric=finding.metric,
+            message=finding.message,
+            evidence_steps=finding.evidence_steps,
+            evidence_values=finding.evidence_values,
+        )
+        self.warnings.append(warning)
+        self.writer.write_warning(warning)
+        print(f"nantrace: warning at step {finding.step}: {finding.code}: {finding.message}",
+              file=sys.stderr)
+
     # Replays (main thread, between steps) ---------------------------------------
 
     def replay_pending(self, step_function=None, args=(), kwargs=None):
@@ -371,7 +429,7 @@ class Recording:
         with self._lock:
             pending, self._unwritten = self._unwritten, []
         for incident in pending:
-            self._writer.write_incident(incident)
+            self.writer.write_incident(incident)
             print(format_announcement(incident, self.logdir), file=sys.stderr)
         return pending
 
@@ -442,6 +500,8 @@ def format_announcement(incident, logdir):
     if incident.source.file:
         lines.append(f"  at {incident.source.file}:{incident.source.line}: {incident.source.code}")
     lines.append(f"  cause: {incident.cause.code}: {incident.cause.summary}")
+    if incident.cause.contributing:
+        lines.append(f"  contributing: {', '.join(incident.cause.contributing)}")
     if incident.note:
         lines.append(f"  note: {incident.note}")
     if incident.cause.fixes:

@@ -1,0 +1,175 @@
+"""Early warnings from the per-step health timeline (pure numpy, no TF).
+
+Each rule looks at full-resolution rows (steps x columns) and says, with the
+numbers, what tends to come before a NaN: gradients growing step after step,
+activations nearing the dtype's max, probabilities saturated at exactly 0/1,
+ReLU layers whose outputs are all zero, inputs on wildly different scales.
+"""
+
+import dataclasses
+import math
+from typing import List
+
+import numpy as np
+
+DTYPE_MAX = {"float16": 65504.0, "bfloat16": 3.3895e38, "float32": 3.4028235e38,
+             "float64": 1.7976931348623157e308}
+
+GROWTH_STEPS = 10          # look at this many consecutive steps ...
+GROWTH_FACTOR = 10.0       # ... over which the gradient norm grows this much
+GROWTH_MONOTONE = 0.7      # ... rising on at least this share of steps
+OVERFLOW_FRACTION = 0.1    # |activation| above this share of the dtype max
+UNSCALED_SPREAD = 1000.0   # per-feature scales this far apart
+UNSCALED_MAGNITUDE = 1e3   # or inputs this large
+UPDATE_RATIO = 0.1         # |update| / |weight|: healthy is ~1e-3
+UPDATE_STEPS = 3
+DEAD_STEPS = 5
+
+CODES = (
+    "exploding_gradient", "unscaled_inputs", "high_learning_rate",
+    "saturated_probability", "dead_relu", "approaching_overflow",
+)
+
+
+@dataclasses.dataclass
+class Finding:
+    code: str
+    step: int
+    layer: str
+    metric: str
+    message: str
+    evidence_steps: List[int]
+    evidence_values: List[float]
+
+
+def _fmt(value):
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.3g}"
+
+
+class Columns:
+    def __init__(self, metrics, layers):
+        self.metrics = list(metrics)
+        self.layers = list(layers)
+
+    def find(self, metric):
+        return [(i, self.layers[i]) for i, m in enumerate(self.metrics) if m == metric]
+
+
+def evaluate(metrics, layers, steps, rows, dtype="float32"):
+    """Findings in the rows (numpy [n_steps, n_columns], steps ascending)."""
+    columns = Columns(metrics, layers)
+    steps = np.asarray(steps, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.ndim != 2 or len(steps) == 0:
+        return []
+    found = []
+    for rule in (_exploding_gradient, _unscaled_inputs, _high_learning_rate,
+                 _saturated_probability, _dead_relu, _approaching_overflow):
+        found.extend(rule(columns, steps, rows, dtype))
+    return found
+
+
+def _exploding_gradient(columns, steps, rows, dtype):
+    for index, layer in columns.find("grad_norm"):
+        if layer:
+            continue
+        series = rows[:, index]
+        for end in range(GROWTH_STEPS, len(series) + 1):
+            window = series[end - GROWTH_STEPS:end]
+            if not np.all(np.isfinite(window)) or window[0] <= 0:
+                continue
+            rising = np.mean(np.diff(window) > 0)
+            growth = window[-1] / window[0]
+            if growth >= GROWTH_FACTOR and rising >= GROWTH_MONOTONE:
+                window_steps = steps[end - GROWTH_STEPS:end]
+                return [Finding(
+                    "exploding_gradient", int(window_steps[-1]), "", "grad_norm",
+                    f"gradient norm grew {_fmt(growth)}x in {GROWTH_STEPS} steps "
+                    f"({_fmt(window[0])} at step {window_steps[0]} → {_fmt(window[-1])} "
+                    f"at step {window_steps[-1]}), rising on {rising:.0%} of them",
+                    [int(s) for s in window_steps], [float(v) for v in window])]
+    return []
+
+
+def _unscaled_inputs(columns, steps, rows, dtype):
+    spread = columns.find("input_scale_spread")
+    magnitude = columns.find("input_max_abs")
+    if not spread or not magnitude:
+        return []
+    s, m = rows[:, spread[0][0]], rows[:, magnitude[0][0]]
+    bad = np.where((s >= UNSCALED_SPREAD) | (m >= UNSCALED_MAGNITUDE))[0]
+    if not len(bad):
+        return []
+    i = bad[0]
+    return [Finding(
+        "unscaled_inputs", int(steps[i]), "", "input_scale_spread",
+        f"input features differ in scale by {_fmt(s[i])}x (largest |x| {_fmt(m[i])}): "
+        "standardize them (e.g. keras.layers.Normalization)",
+        [int(steps[i])], [float(s[i]), float(m[i])])]
+
+
+def _high_learning_rate(columns, steps, rows, dtype):
+    for index, layer in columns.find("update_ratio"):
+        series = rows[:, index]
+        high = np.isfinite(series) & (series >= UPDATE_RATIO)
+        run = 0
+        for i, flag in enumerate(high):
+            run = run + 1 if flag else 0
+            if run >= UPDATE_STEPS:
+                first = i - UPDATE_STEPS + 1
+                return [Finding(
+                    "high_learning_rate", int(steps[i]), layer, "update_ratio",
+                    f"each update changes layer {layer}'s weights by {_fmt(series[i])} of "
+                    f"their norm for {UPDATE_STEPS} steps (healthy: ~0.001): lower the learning rate",
+                    [int(v) for v in steps[first:i + 1]], [float(v) for v in series[first:i + 1]])]
+    return []
+
+
+def _saturated_probability(columns, steps, rows, dtype):
+    found = []
+    for index, layer in columns.find("saturated"):
+        series = rows[:, index]
+        hits = np.where(np.isfinite(series) & (series > 0))[0]
+        if len(hits):
+            i = hits[0]
+            found.append(Finding(
+                "saturated_probability", int(steps[i]), layer, "saturated",
+                f"{int(series[i])} outputs of layer {layer} are exactly 0 or 1: "
+                "log() of them is -inf; compute the loss from logits",
+                [int(steps[i])], [float(series[i])]))
+    return found
+
+
+def _dead_relu(columns, steps, rows, dtype):
+    found = []
+    for index, layer in columns.find("act_zero_frac"):
+        series = rows[:, index]
+        run = 0
+        for i, value in enumerate(series):
+            run = run + 1 if value >= 1.0 else 0
+            if run >= DEAD_STEPS:
+                found.append(Finding(
+                    "dead_relu", int(steps[i]), layer, "act_zero_frac",
+                    f"every output of ReLU layer {layer} has been exactly 0 for {DEAD_STEPS} steps: "
+                    "the layer is dead (lower the learning rate, use LeakyReLU/ELU, check init)",
+                    [int(s) for s in steps[i - DEAD_STEPS + 1:i + 1]], [1.0] * DEAD_STEPS))
+                break
+    return found
+
+
+def _approaching_overflow(columns, steps, rows, dtype):
+    limit = DTYPE_MAX.get(dtype, DTYPE_MAX["float32"]) * OVERFLOW_FRACTION
+    found = []
+    for index, layer in columns.find("act_max_abs"):
+        series = rows[:, index]
+        hits = np.where(np.isfinite(series) & (series >= limit))[0]
+        if len(hits):
+            i = hits[0]
+            found.append(Finding(
+                "approaching_overflow", int(steps[i]), layer, "act_max_abs",
+                f"largest |activation| of layer {layer} is {_fmt(series[i])}, "
+                f"{series[i] / DTYPE_MAX.get(dtype, DTYPE_MAX['float32']):.0%} of the {dtype} max",
+                [int(steps[i])], [float(series[i])]))
+    return found

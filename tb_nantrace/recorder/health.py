@@ -1,0 +1,247 @@
+"""Per-step health of a Keras model, computed inside the traced step.
+
+Each step writes one row (loss, gradient norms, activation extremes, ...)
+into a ring buffer on the device: no host sync. Every `FLUSH_EVERY` steps,
+and at an incident, the host reads the ring once: the rows feed the sampled
+long-horizon timeline and the early warnings, and the ring itself is the
+flight recorder written with an incident.
+"""
+
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from tb_nantrace import early_warnings, metadata
+from tb_nantrace.proto import nantrace_pb2
+
+WINDOW = 256       # steps of full-resolution history kept (flight recorder)
+FLUSH_EVERY = 64   # steps between host reads of the ring
+CHUNKS_BEFORE_COARSER = 512  # timeline chunks at one size before they double
+
+RELU_LIKE = {"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu"}
+PROBABILITY = {"sigmoid", "softmax", "hard_sigmoid"}
+
+
+def _activation_name(layer):
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", None) or type(layer).__name__.lower()
+    return name.lower()
+
+
+class HealthProbe:
+    """Column layout and device ring buffer of one model."""
+
+    def __init__(self, model, window=WINDOW):
+        self.window = window
+        self.metrics, self.layers = [], []
+        self._index = {}
+        for metric in ("loss", "grad_norm", "input_max_abs", "input_scale_spread"):
+            self._add(metric, "")
+        self._observed = {}
+        self.variable_layer = {}
+        for layer in model._flatten_layers(include_self=False, recursive=True):
+            kind = _activation_name(layer)
+            columns = ["act_max_abs"]
+            if kind in RELU_LIKE or kind == "relu":
+                columns.append("act_zero_frac")
+            if kind in PROBABILITY:
+                columns.append("saturated")
+            if layer.trainable_weights:
+                columns += ["grad_norm", "grad_nonfinite", "weight_norm", "update_ratio"]
+                for variable in layer.trainable_weights:
+                    self.variable_layer[id(variable)] = layer.name
+            self._observed[id(layer)] = (layer.name, kind)
+            for metric in columns:
+                self._add(metric, layer.name)
+        self.dtype = str(getattr(model, "compute_dtype", "float32"))
+        with tf.init_scope():
+            self.ring = tf.Variable(tf.zeros([window, len(self.metrics)]), trainable=False,
+                                    name="nantrace_health")
+            self.ring_steps = tf.Variable(tf.fill([window], tf.constant(-1, tf.int64)),
+                                          trainable=False, name="nantrace_health_steps")
+
+    def _add(self, metric, layer):
+        self._index[(metric, layer)] = len(self.metrics)
+        self.metrics.append(metric)
+        self.layers.append(layer)
+
+    def put(self, values, metric, layer, tensor):
+        index = self._index.get((metric, layer))
+        if index is not None:
+            values[index] = tf.cast(tf.reshape(tensor, []), tf.float32)
+
+    # Trace time -----------------------------------------------------------
+
+    def observe_activation(self, values, layer, outputs):
+        known = self._observed.get(id(layer))
+        if known is None:
+            return
+        name, kind = known
+        tensors = [t for t in tf.nest.flatten(outputs) if isinstance(t, tf.Tensor) and t.dtype.is_floating]
+        if not tensors:
+            return
+        out = tensors[0]
+        self.put(values, "act_max_abs", name, tf.reduce_max(tf.abs(out)))
+        if kind in RELU_LIKE:
+            self.put(values, "act_zero_frac", name, tf.reduce_mean(tf.cast(tf.equal(out, 0), tf.float32)))
+        if kind in PROBABILITY:
+            saturated = tf.logical_or(tf.equal(out, 0), tf.equal(out, 1))
+            self.put(values, "saturated", name, tf.reduce_sum(tf.cast(saturated, tf.float32)))
+
+    def observe_inputs(self, values, x):
+        x = tf.cast(x, tf.float32)
+        magnitude = tf.abs(tf.reshape(x, [tf.shape(x)[0], -1]))
+        per_feature = tf.reduce_max(magnitude, axis=0)
+        largest = tf.reduce_max(per_feature)
+        smallest = tf.reduce_min(tf.where(per_feature > 0, per_feature, tf.fill(tf.shape(per_feature), np.inf)))
+        spread = tf.where(tf.math.is_finite(smallest) & (smallest > 0), largest / smallest, 1.0)
+        self.put(values, "input_max_abs", "", largest)
+        self.put(values, "input_scale_spread", "", spread)
+
+    def observe_gradients(self, values, grads, variables):
+        per_layer, nonfinite = {}, {}
+        for grad, variable in zip(grads, variables):
+            if grad is None:
+                continue
+            layer = self.variable_layer.get(id(variable), "")
+            grad = tf.cast(grad, tf.float32)
+            per_layer.setdefault(layer, []).append(tf.reduce_sum(tf.square(grad)))
+            nonfinite.setdefault(layer, []).append(
+                tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(grad)), tf.float32)))
+        total = []
+        for layer, squares in per_layer.items():
+            squared = tf.add_n(squares)
+            total.append(squared)
+            self.put(values, "grad_norm", layer, tf.sqrt(squared))
+            self.put(values, "grad_nonfinite", layer, tf.add_n(nonfinite[layer]))
+        if total:
+            self.put(values, "grad_norm", "", tf.sqrt(tf.add_n(total)))
+
+    def weight_stats(self, variables, before):
+        """[(layer, weight norm, update norm)] after an update, from the
+        values `before` it."""
+        per_layer = {}
+        for variable, old in zip(variables, before):
+            layer = self.variable_layer.get(id(variable))
+            if layer is None:
+                continue
+            new = tf.cast(tf.convert_to_tensor(variable), tf.float32)
+            entry = per_layer.setdefault(layer, [[], []])
+            entry[0].append(tf.reduce_sum(tf.square(new)))
+            entry[1].append(tf.reduce_sum(tf.square(new - tf.cast(old, tf.float32))))
+        return {layer: (tf.sqrt(tf.add_n(w)), tf.sqrt(tf.add_n(u))) for layer, (w, u) in per_layer.items()}
+
+    def put_weight_stats(self, values, stats):
+        for layer, (weight, update) in stats.items():
+            self.put(values, "weight_norm", layer, weight)
+            self.put(values, "update_ratio", layer, update / tf.maximum(weight, 1e-12))
+
+    def write_row(self, values, step):
+        row = [values.get(i, tf.constant(np.nan, tf.float32)) for i in range(len(self.metrics))]
+        slot = tf.math.floormod(step, self.window)
+        return tf.group(
+            self.ring.scatter_nd_update([[slot]], [tf.stack(row)]),
+            self.ring_steps.scatter_nd_update([[slot]], [step]),
+        )
+
+    # Host --------------------------------------------------------------------
+
+    def read(self, after_step=-1, up_to_step=None):
+        """(steps, rows) recorded after `after_step`, oldest first."""
+        steps = self.ring_steps.numpy()
+        rows = self.ring.numpy()
+        keep = steps > after_step
+        if up_to_step is not None:
+            keep &= steps <= up_to_step
+        order = np.argsort(steps[keep], kind="stable")
+        return steps[keep][order], rows[keep][order]
+
+
+class HealthMonitor:
+    """Host side of one recording's health: timeline chunks, warnings and
+    flight-recorder windows, written through the session's writer."""
+
+    def __init__(self, session, probe):
+        self.session = session
+        self.probe = probe
+        self.last_read = -1
+        self.calls_since_read = 0
+        self.pending_rows = []
+        self.chunk_size = FLUSH_EVERY
+        self.chunks_written = 0
+        self.warned = set()
+        self.history_steps = np.zeros([0], np.int64)
+        self.history_rows = np.zeros([0, len(probe.metrics)], np.float32)
+
+    def after_step(self):
+        """Called once per training step; reads the ring every FLUSH_EVERY."""
+        self.calls_since_read += 1
+        if self.calls_since_read >= FLUSH_EVERY:
+            self.read_now()
+
+    def read_now(self):
+        self.calls_since_read = 0
+        steps, rows = self.probe.read(after_step=self.last_read)
+        if not len(steps):
+            return
+        self.last_read = int(steps[-1])
+        # Rules look across read boundaries: keep a little history.
+        self.history_steps = np.concatenate([self.history_steps, steps])[-self.probe.window:]
+        self.history_rows = np.concatenate([self.history_rows, rows])[-self.probe.window:]
+        self._warn(self.history_steps, self.history_rows)
+        self.pending_rows.extend(zip(steps, rows))
+        while len(self.pending_rows) >= self.chunk_size:
+            self._write_chunk(self.pending_rows[: self.chunk_size])
+            self.pending_rows = self.pending_rows[self.chunk_size:]
+
+    def close(self):
+        self.read_now()
+        if self.pending_rows:
+            self._write_chunk(self.pending_rows)
+            self.pending_rows = []
+
+    def _write_chunk(self, rows):
+        steps = np.array([s for s, _ in rows])
+        values = np.stack([r for _, r in rows])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+            chunk = nantrace_pb2.TimelineChunk(
+                schema_version=metadata.SCHEMA_VERSION,
+                metric=self.probe.metrics,
+                layer=self.probe.layers,
+                first_step=int(steps[0]),
+                last_step=int(steps[-1]),
+                count=len(steps),
+                min=np.nanmin(values, axis=0).tolist(),
+                max=np.nanmax(values, axis=0).tolist(),
+                mean=np.nanmean(values, axis=0).tolist(),
+                last=values[-1].tolist(),
+            )
+        self.session.writer.write_timeline(chunk)
+        self.chunks_written += 1
+        # Long runs: chunks grow, so a run's timeline stays a few thousand points.
+        if self.chunks_written % CHUNKS_BEFORE_COARSER == 0:
+            self.chunk_size *= 2
+
+    def _warn(self, steps, rows):
+        for finding in early_warnings.evaluate(self.probe.metrics, self.probe.layers, steps, rows,
+                                               self.probe.dtype):
+            key = (finding.code, finding.layer)
+            if key in self.warned:
+                continue
+            self.warned.add(key)
+            self.session.record_warning(finding)
+
+    def window_for(self, incident):
+        """Flight-recorder rows up to the incident's step."""
+        self.read_now()
+        steps, rows = self.probe.read(up_to_step=incident.step)
+        return nantrace_pb2.HealthWindow(
+            schema_version=metadata.SCHEMA_VERSION,
+            incident_index=incident.index,
+            metric=self.probe.metrics,
+            layer=self.probe.layers,
+            steps=[int(s) for s in steps],
+            values=rows.astype(np.float32).ravel().tolist(),
+        )
