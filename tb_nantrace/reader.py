@@ -26,6 +26,14 @@ logger = logging.getLogger(__name__)
 # ask for far more than can exist so that no provider downsamples anything.
 DOWNSAMPLE = 1_000_000
 
+KNOWN_KINDS = (metadata.KIND_INCIDENT, metadata.KIND_RUN_INFO, metadata.KIND_WARNING,
+               metadata.KIND_WINDOW, metadata.KIND_TIMELINE)
+# What each view needs: the run list and detail never load the big records.
+DETAIL_KINDS = (metadata.KIND_INCIDENT, metadata.KIND_RUN_INFO, metadata.KIND_WARNING)
+DEFAULT_TIMELINE_POINTS = 500
+TREND_STEPS = 8
+TIMELINE_STATS = ("min", "max", "mean", "last")
+
 STATUS_HEALTHY = "healthy"
 STATUS_INCIDENT = "incident"
 
@@ -84,12 +92,18 @@ def _payload(datum):
 def _kind_of(tag, plugin_content):
     """Which message a tag holds: plugin_data.content, or the tag when a
     provider did not pass the content along."""
-    if plugin_content in (metadata.KIND_INCIDENT, metadata.KIND_RUN_INFO):
+    if plugin_content in KNOWN_KINDS:
         return plugin_content
     if plugin_content:
         return None  # a kind from a newer writer: not ours to interpret
     if tag.startswith(metadata.INCIDENT_TAG_PREFIX):
         return metadata.KIND_INCIDENT
+    if tag.startswith(metadata.WARNING_TAG_PREFIX):
+        return metadata.KIND_WARNING
+    if tag.startswith(metadata.WINDOW_TAG_PREFIX):
+        return metadata.KIND_WINDOW
+    if tag == metadata.TIMELINE_TAG or tag.startswith(metadata.TIMELINE_TAG + "/"):
+        return metadata.KIND_TIMELINE
     if metadata.is_run_start(tag) or metadata.is_run_end(tag):
         return metadata.KIND_RUN_INFO
     return None
@@ -102,6 +116,9 @@ class _RunData:
         self.run_start = None  # (wall_time, step, RunInfo)
         self.run_end = None
         self.skipped = 0
+        self.warnings = []  # (sort key, dict)
+        self.windows = {}  # (session, incident index) -> HealthWindow
+        self.chunks = []  # (session, TimelineChunk)
 
     def add(self, tag, kind, datum):
         payload = _payload(datum)
@@ -126,8 +143,17 @@ class _RunData:
                 self.skipped += 1
                 return
             # Oldest recording first, then by step within a recording.
-            key = (metadata.tag_session(tag), incident["step"], incident["index"], wall_time)
+            incident["session"] = metadata.tag_session(tag)
+            key = (incident["session"], incident["step"], incident["index"], wall_time)
             self.incidents.append((key, incident))
+        elif kind == metadata.KIND_WARNING:
+            warning = records.warning_to_dict(message)
+            warning["session"] = metadata.tag_session(tag)
+            self.warnings.append(((warning["session"], warning["step"], warning["index"]), warning))
+        elif kind == metadata.KIND_WINDOW:
+            self.windows[(metadata.tag_session(tag), int(message.incident_index))] = message
+        elif kind == metadata.KIND_TIMELINE:
+            self.chunks.append((metadata.tag_session(tag), message))
         elif metadata.is_run_end(tag):
             key = (metadata.tag_session(tag), wall_time, step)
             if self.run_end is None or key >= self.run_end[:3]:
@@ -175,7 +201,27 @@ class _RunData:
             }
         )
 
-    def detail(self):
+    def trend(self, incident, last=TREND_STEPS):
+        """The steps just before an incident, for the metrics that usually
+        tell the story: loss and gradient norm, overall and in its layer."""
+        window = self.window(incident.get("session", ""), incident["index"])
+        if window is None:
+            return None
+        wanted = [("loss", None), ("grad_norm", None)]
+        if incident.get("layer"):
+            wanted += [("act_max_abs", incident["layer"]), ("grad_norm", incident["layer"])]
+        steps = window["steps"][-last:]
+        trend = {}
+        for series in window["series"]:
+            if (series["metric"], series["layer"]) in wanted:
+                label = series["metric"] + (f"[{series['layer']}]" if series["layer"] else "")
+                trend[label] = [[s, v] for s, v in zip(steps, series["values"][-last:])]
+        return trend
+
+    def detail(self, trends=False):
+        if trends:
+            for _, incident in self.incidents:
+                incident["trend"] = self.trend(incident)
         info = self.info()
         return strict_jsonable(
             {
@@ -184,13 +230,117 @@ class _RunData:
                 "steps": self.steps(),
                 "info": records.run_info_to_dict(info) if info is not None else None,
                 "incidents": self.sorted_incidents(),
+                "warnings": [w for _, w in sorted(self.warnings, key=lambda pair: pair[0])],
                 "skipped": self.skipped,
             }
         )
 
+    def window(self, session, index):
+        """Full-resolution health before incident `index` of `session`
+        (the latest session when `session` is empty), column by column."""
+        if not session:
+            matching = sorted(k for k in self.windows if k[1] == index)
+            session = matching[-1][0] if matching else ""
+        message = self.windows.get((session, index))
+        if message is None:
+            return None
+        columns = len(message.metric)
+        steps = [int(s) for s in message.steps]
+        values = list(message.values)
+        return strict_jsonable({
+            "run": self.run,
+            "session": session,
+            "incident": index,
+            "steps": steps,
+            "series": [
+                {"metric": message.metric[c], "layer": message.layer[c] or None,
+                 "values": values[c::columns][: len(steps)]}
+                for c in range(columns)
+            ],
+        })
 
-def _load(data_provider, ctx, experiment_id, runs=None):
-    """{run: _RunData} for every run with nantrace data (only `runs` if given)."""
+    def timeline(self, max_points, stats, metrics=None, layers=None):
+        """The sampled long-horizon timeline, downsampled here (not in the
+        browser) to at most `max_points` points per series."""
+        chunks = sorted(self.chunks, key=lambda pair: (pair[1].last_step, pair[0]))
+        columns = []
+        for _, chunk in chunks:
+            for metric, layer in zip(chunk.metric, chunk.layer):
+                if (metric, layer) not in columns:
+                    columns.append((metric, layer))
+        if metrics:
+            columns = [c for c in columns if c[0] in metrics]
+        if layers:
+            columns = [c for c in columns if (c[1] or "") in layers]
+        buckets = _buckets(len(chunks), max_points)
+        series = []
+        for metric, layer in columns:
+            values = {stat: [] for stat in stats}
+            for start, end in buckets:
+                group = [_column(chunk, metric, layer) for _, chunk in chunks[start:end]]
+                for stat in stats:
+                    values[stat].append(_combine(stat, [g for g in group if g is not None]))
+            series.append({"metric": metric, "layer": layer or None, **values})
+        return strict_jsonable({
+            "run": self.run,
+            "points": len(buckets),
+            "chunks": len(chunks),
+            "first_steps": [int(chunks[s][1].first_step) for s, _ in buckets],
+            "steps": [int(chunks[e - 1][1].last_step) for _, e in buckets],
+            "series": series,
+            "incidents": [
+                {k: i[k] for k in ("index", "session", "step", "kind", "phase")}
+                | {"op": i["op"]["type"]}
+                for i in self.sorted_incidents()
+            ],
+            "warnings": [w for _, w in sorted(self.warnings, key=lambda pair: pair[0])],
+        })
+
+
+def _buckets(count, max_points):
+    """Consecutive [start, end) groups of at most ceil(count / max_points)."""
+    if count == 0:
+        return []
+    size = -(-count // max(1, max_points))
+    return [(start, min(count, start + size)) for start in range(0, count, size)]
+
+
+def _column(chunk, metric, layer):
+    for i, (m, l) in enumerate(zip(chunk.metric, chunk.layer)):
+        if m == metric and l == layer:
+            pick = lambda field: field[i] if i < len(field) else float("nan")  # noqa: E731
+            return {"min": pick(chunk.min), "max": pick(chunk.max), "mean": pick(chunk.mean),
+                    "last": pick(chunk.last), "count": int(chunk.count)}
+    return None
+
+
+def _finite(values):
+    return [v for v in values if v == v and v not in (float("inf"), float("-inf"))]
+
+
+def _combine(stat, group):
+    """One point from consecutive chunks: the extreme of extremes, the
+    count-weighted mean, the last value."""
+    if not group:
+        return None
+    if stat == "last":
+        return group[-1]["last"]
+    if stat == "mean":
+        pairs = [(g["mean"], g["count"]) for g in group if g["mean"] == g["mean"]]
+        total = sum(c for _, c in pairs)
+        return sum(m * c for m, c in pairs) / total if total else float("nan")
+    values = [g[stat] for g in group]
+    if any(v != v or v in (float("inf"), float("-inf")) for v in values):
+        finite = _finite(values)
+        nonfinite = [v for v in values if v not in finite]
+        # A non-finite extreme is the news: keep it.
+        return nonfinite[0] if nonfinite else float("nan")
+    return min(values) if stat == "min" else max(values)
+
+
+def _load(data_provider, ctx, experiment_id, runs=None, kinds=DETAIL_KINDS):
+    """{run: _RunData} for every run with nantrace data (only `runs` if given),
+    reading only the tags that hold `kinds`."""
     run_tag_filter = provider_lib.RunTagFilter(runs=runs) if runs is not None else None
     listing = data_provider.list_tensors(
         ctx,
@@ -198,6 +348,7 @@ def _load(data_provider, ctx, experiment_id, runs=None):
         plugin_name=metadata.PLUGIN_NAME,
         run_tag_filter=run_tag_filter,
     )
+    kinds_wanted = kinds
     kinds = {}
     result = {}
     for run, tags in listing.items():
@@ -206,14 +357,15 @@ def _load(data_provider, ctx, experiment_id, runs=None):
         result[run] = _RunData(run)
         for tag, series in tags.items():
             kinds[(run, tag)] = _kind_of(tag, getattr(series, "plugin_content", b""))
-    if not result:
+    wanted = sorted({tag for (run, tag), kind in kinds.items() if kind in kinds_wanted})
+    if not result or not wanted:
         return result
     data = data_provider.read_tensors(
         ctx,
         experiment_id=experiment_id,
         plugin_name=metadata.PLUGIN_NAME,
         downsample=DOWNSAMPLE,
-        run_tag_filter=provider_lib.RunTagFilter(runs=sorted(result)),
+        run_tag_filter=provider_lib.RunTagFilter(runs=sorted(result), tags=wanted),
     )
     for run, tags in data.items():
         run_data = result.get(run)
@@ -221,7 +373,7 @@ def _load(data_provider, ctx, experiment_id, runs=None):
             continue
         for tag, series in tags.items():
             kind = kinds.get((run, tag), _kind_of(tag, b""))
-            if kind is None:
+            if kind is None or kind not in kinds_wanted:
                 continue
             for datum in series:
                 run_data.add(tag, kind, datum)
@@ -242,7 +394,32 @@ def read_run(data_provider, ctx, experiment_id, run):
     return loaded[run].detail()
 
 
-def read_all(data_provider, ctx, experiment_id=""):
-    """Details of every run holding nantrace records, sorted by run name."""
-    loaded = _load(data_provider, ctx, experiment_id)
-    return [loaded[run].detail() for run in sorted(loaded)]
+def read_all(data_provider, ctx, experiment_id="", trends=False):
+    """Details of every run holding nantrace records, sorted by run name;
+    with `trends`, each incident gets the health trend before it."""
+    kinds = DETAIL_KINDS + ((metadata.KIND_WINDOW,) if trends else ())
+    loaded = _load(data_provider, ctx, experiment_id, kinds=kinds)
+    return [loaded[run].detail(trends=trends) for run in sorted(loaded)]
+
+
+def _one_run(data_provider, ctx, experiment_id, run, kinds):
+    loaded = _load(data_provider, ctx, experiment_id, runs=[run], kinds=kinds)
+    if run not in loaded:
+        raise UnknownRunError(run)
+    return loaded[run]
+
+
+def read_timeline(data_provider, ctx, experiment_id, run, max_points=DEFAULT_TIMELINE_POINTS,
+                  stats=TIMELINE_STATS, metrics=None, layers=None):
+    """Timeline of one run: series by metric and layer, incident and warning
+    markers. Raises UnknownRunError."""
+    kinds = (metadata.KIND_TIMELINE, metadata.KIND_INCIDENT, metadata.KIND_WARNING,
+             metadata.KIND_RUN_INFO)
+    data = _one_run(data_provider, ctx, experiment_id, run, kinds)
+    return data.timeline(max_points, stats, metrics, layers)
+
+
+def read_window(data_provider, ctx, experiment_id, run, incident, session=""):
+    """The flight-recorder window of one incident, or None if not recorded."""
+    data = _one_run(data_provider, ctx, experiment_id, run, (metadata.KIND_WINDOW,))
+    return data.window(session, incident)

@@ -105,3 +105,18 @@ def run_info_to_dict(info):
         "end_time": info.end_time or None,
         "notes": list(info.notes),
     }
+
+
+def warning_to_dict(warning):
+    return {
+        "index": int(warning.index),
+        "step": int(warning.step),
+        "code": warning.code,
+        "layer": warning.layer or None,
+        "metric": warning.metric or None,
+        "message": warning.message,
+        "evidence": [
+            [int(step), json_number(value)]
+            for step, value in zip(warning.evidence_steps, warning.evidence_values)
+        ],
+    }

@@ -219,7 +219,17 @@ def check_big(detail):
     assert [i["index"] for i in incidents] == list(range(BIG))  # oldest first
     assert [i["step"] for i in incidents] == [2 * i + 1 for i in range(BIG)]
     assert len({(i["step"], i["index"]) for i in incidents}) == BIG
-    assert incidents[0] == records.incident_to_dict(big_incident(0))
+    assert without_reader_keys(incidents[0]) == records.incident_to_dict(big_incident(0))
+    assert incidents[0]["session"] == SESSION
+
+
+# Added by the reader: the recording session (from the tag) and, in the
+# report, the health trend before each incident (None without a window).
+READER_KEYS = {"session", "trend"}
+
+
+def without_reader_keys(incident):
+    return {k: v for k, v in incident.items() if k not in READER_KEYS}
 
 
 def check_rich(detail):
@@ -229,7 +239,9 @@ def check_rich(detail):
     assert detail["info"]["status"] == "running"
     assert detail["info"]["tensorflow_version"] == "2.21.0"
     (incident,) = detail["incidents"]
-    assert incident == json.loads(reader.dumps(records.incident_to_dict(rich_incident())))
+    assert without_reader_keys(incident) == json.loads(
+        reader.dumps(records.incident_to_dict(rich_incident()))
+    )
     a, b = incident["inputs"]
     assert (a["min"], a["max"], a["nan"], a["inf"]) == ("-Infinity", "NaN", 3, 3)
     assert (b["min"], b["max"], b["zeros"]) == (0.0, "Infinity", 7)
@@ -379,7 +391,7 @@ def test_report_json_nested_runs(logdir, capsys):
         assert RUN_KEYS <= set(run)
         assert isinstance(run["steps"], int)
         for incident in run["incidents"]:
-            assert set(incident) == set(records.incident_to_dict(pb.Incident()))
+            assert set(incident) == set(records.incident_to_dict(pb.Incident())) | READER_KEYS
     runs = {r["run"]: r for r in report["runs"]}
     check_big(runs["big"])
     check_rich(runs["nested/deep"])

@@ -7,6 +7,11 @@ Routes (under /data/plugin/nantrace):
     /index.js        the frontend ES module (tb_nantrace/static/index.js)
     /runs            {"runs": [run summary, ...]} sorted by run name
     /run?run=NAME    run detail; 400 without `run`, 404 for an unknown run
+    /timeline?run=NAME[&metric=M&layer=L&stats=max,mean&max_points=500]
+                     the sampled health timeline, downsampled here, with
+                     incident and warning markers
+    /window?run=NAME&incident=I[&session=S]
+                     full-resolution health before incident I
 """
 
 import logging
@@ -26,6 +31,7 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
 INDEX_JS = os.path.join(STATIC_DIR, "index.js")
 
 JSON_TYPE = "application/json"
+MAX_TIMELINE_POINTS = 5000
 JS_TYPE = "text/javascript"
 
 # Served when the frontend build is missing: the tab still says something.
@@ -73,6 +79,8 @@ class NanTracePlugin(base_plugin.TBPlugin):
             "/index.js": self._serve_index_js,
             "/runs": self._serve_runs,
             "/run": self._serve_run,
+            "/timeline": self._serve_timeline,
+            "/window": self._serve_window,
         }
 
     @wrappers.Request.application
@@ -119,3 +127,48 @@ class NanTracePlugin(base_plugin.TBPlugin):
             request,
             lambda: reader.read_run(self._data_provider, ctx, experiment, run),
         )
+
+    @wrappers.Request.application
+    def _serve_timeline(self, request):
+        run = request.args.get("run")
+        if not run:
+            return _error(request, "missing query parameter: run", 400)
+        try:
+            max_points = int(request.args.get("max_points", reader.DEFAULT_TIMELINE_POINTS))
+        except ValueError:
+            return _error(request, "max_points must be an integer", 400)
+        if not 1 <= max_points <= MAX_TIMELINE_POINTS:
+            return _error(request, f"max_points must be in 1..{MAX_TIMELINE_POINTS}", 400)
+        stats = tuple(s for s in request.args.get("stats", "max,mean").split(",") if s)
+        if not stats or any(s not in reader.TIMELINE_STATS for s in stats):
+            return _error(request, f"stats must be among {','.join(reader.TIMELINE_STATS)}", 400)
+        metrics = request.args.getlist("metric") or None
+        layers = request.args.getlist("layer") or None
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        return self._guarded(
+            request,
+            lambda: reader.read_timeline(self._data_provider, ctx, experiment, run,
+                                         max_points, stats, metrics, layers),
+        )
+
+    @wrappers.Request.application
+    def _serve_window(self, request):
+        run = request.args.get("run")
+        if not run:
+            return _error(request, "missing query parameter: run", 400)
+        try:
+            incident = int(request.args.get("incident", ""))
+        except ValueError:
+            return _error(request, "incident must be an integer", 400)
+        session = request.args.get("session", "")
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+
+        def window():
+            found = reader.read_window(self._data_provider, ctx, experiment, run, incident, session)
+            if found is None:
+                raise errors.NotFoundError(f"run {run!r}: incident {incident} has no health window")
+            return found
+
+        return self._guarded(request, window)

@@ -9,6 +9,7 @@ flight recorder written with an incident.
 
 import warnings
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -41,6 +42,8 @@ class HealthProbe:
         self._observed = {}
         self.variable_layer = {}
         for layer in model._flatten_layers(include_self=False, recursive=True):
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
             kind = _activation_name(layer)
             columns = ["act_max_abs"]
             if kind in RELU_LIKE or kind == "relu":

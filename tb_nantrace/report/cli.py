@@ -86,7 +86,7 @@ def load_logdir(logdir):
         multiplexer.AddRunsFromDirectory(logdir)
         multiplexer.Reload()
         provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
-        return reader.read_all(provider, context.RequestContext(), "")
+        return reader.read_all(provider, context.RequestContext(), "", trends=True)
     except Exception as error:  # gfile errors are not all OSErrors
         raise ReportError(
             f"cannot read logdir {logdir}: {type(error).__name__}: {error}"
@@ -108,6 +108,7 @@ def report_json(logdir, runs):
                 "steps": run["steps"],
                 "incident_count": len(run["incidents"]),
                 "incidents": run["incidents"],
+                "warnings": run.get("warnings", []),
                 "info": run["info"],
                 "skipped": run.get("skipped", 0),
             }
@@ -123,7 +124,7 @@ def _num(value):
     if value is None:
         return "?"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return f"{value:.4g}"
     return str(value)
 
 
@@ -214,6 +215,11 @@ def _incident_lines(incident, origin):
         lines.append(f"{pad}fix: {fix}")
     if incident.get("note"):
         lines.append(f"{pad}note: {incident['note']}")
+    if origin and incident.get("trend"):
+        lines.append(f"{pad}before it:")
+        for label, points in incident["trend"].items():
+            values = "  ".join(f"{step}:{_num(value)}" for step, value in points)
+            lines.append(f"{pad}  {label:<24} {values}")
     return lines
 
 
@@ -244,6 +250,8 @@ def report_text(logdir, runs, limit=DEFAULT_LIMIT):
                 f"  ... {len(rest)} more incident(s), steps {rest[0]['step']}"
                 f"..{rest[-1]['step']} (--limit 0 shows all)"
             )
+        for warning in run.get("warnings") or []:
+            lines.append(f"  warning at step {warning['step']}: {warning['code']}: {warning['message']}")
         if info.get("incidents_capped"):
             lines.append("  (incident cap reached: later incidents were not recorded)")
         for note in info.get("notes") or []:
