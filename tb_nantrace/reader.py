@@ -273,11 +273,17 @@ class _RunData:
         if layers:
             columns = [c for c in columns if (c[1] or "") in layers]
         buckets = _buckets(len(chunks), max_points)
+        positions = [
+            {key: i for i, key in enumerate(zip(chunk.metric, chunk.layer))} for _, chunk in chunks
+        ]
         series = []
         for metric, layer in columns:
             values = {stat: [] for stat in stats}
             for start, end in buckets:
-                group = [_column(chunk, metric, layer) for _, chunk in chunks[start:end]]
+                group = [
+                    _column(chunk, positions[start + offset].get((metric, layer)))
+                    for offset, (_, chunk) in enumerate(chunks[start:end])
+                ]
                 for stat in stats:
                     values[stat].append(_combine(stat, [g for g in group if g is not None]))
             series.append({"metric": metric, "layer": layer or None, **values})
@@ -305,13 +311,13 @@ def _buckets(count, max_points):
     return [(start, min(count, start + size)) for start in range(0, count, size)]
 
 
-def _column(chunk, metric, layer):
-    for i, (m, l) in enumerate(zip(chunk.metric, chunk.layer)):
-        if m == metric and l == layer:
-            pick = lambda field: field[i] if i < len(field) else float("nan")  # noqa: E731
-            return {"min": pick(chunk.min), "max": pick(chunk.max), "mean": pick(chunk.mean),
-                    "last": pick(chunk.last), "count": int(chunk.count)}
-    return None
+def _column(chunk, i):
+    """Column i of a chunk as {stat: value}; None when the chunk lacks it."""
+    if i is None:
+        return None
+    pick = lambda field: field[i] if i < len(field) else float("nan")  # noqa: E731
+    return {"min": pick(chunk.min), "max": pick(chunk.max), "mean": pick(chunk.mean),
+            "last": pick(chunk.last), "count": int(chunk.count)}
 
 
 def _finite(values):

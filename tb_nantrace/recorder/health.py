@@ -24,6 +24,12 @@ RELU_LIKE = {"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu"}
 PROBABILITY = {"sigmoid", "softmax", "hard_sigmoid"}
 
 
+def chunk_size(chunks_written):
+    """Steps per timeline chunk: doubles every CHUNKS_BEFORE_COARSER chunks,
+    so a run of S steps writes O(log S) x 512 chunks (about 2,600 at 1e6)."""
+    return FLUSH_EVERY * 2 ** (chunks_written // CHUNKS_BEFORE_COARSER)
+
+
 def _activation_name(layer):
     activation = getattr(layer, "activation", None)
     name = getattr(activation, "__name__", None) or type(layer).__name__.lower()
@@ -223,9 +229,7 @@ class HealthMonitor:
             )
         self.session.writer.write_timeline(chunk)
         self.chunks_written += 1
-        # Long runs: chunks grow, so a run's timeline stays a few thousand points.
-        if self.chunks_written % CHUNKS_BEFORE_COARSER == 0:
-            self.chunk_size *= 2
+        self.chunk_size = chunk_size(self.chunks_written)
 
     def _warn(self, steps, rows):
         for finding in early_warnings.evaluate(self.probe.metrics, self.probe.layers, steps, rows,
