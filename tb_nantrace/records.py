@@ -85,6 +85,7 @@ def incident_to_dict(incident):
             "fixes": list(incident.cause.fixes),
         },
         "stack": [frame_to_dict(f) for f in incident.stack],
+        "graph": graph_to_dict(incident.graph) if incident.HasField("graph") else None,
         "mode": incident.mode or None,
         "note": incident.note or None,
         "wall_time": incident.wall_time,
@@ -119,4 +120,16 @@ def warning_to_dict(warning):
             [int(step), json_number(value)]
             for step, value in zip(warning.evidence_steps, warning.evidence_values)
         ],
+    }
+
+
+def graph_to_dict(graph):
+    return {
+        "nodes": [
+            {"name": n.name, "type": n.type, "layer": n.layer or None, "phase": n.phase or None,
+             "state": n.state or "finite"}
+            for n in graph.nodes
+        ],
+        "edges": [[e.source, e.target] for e in graph.edges],
+        "truncated": bool(graph.truncated),
     }

@@ -125,7 +125,8 @@ class OpCallback:
         with uninstrumented():
             raw = [(f.filename, f.lineno, f.name) for f in outputs[0].op.traceback]
             site = self.session.registry.add(
-                op_type, op_name or outputs[0].op.name, list(inputs), list(outputs), raw, graph_name
+                op_type, op_name or outputs[0].op.name, list(inputs), list(outputs), raw,
+                graph_name, graph,
             )
             if not self.session.checks_graph_ops():
                 # Guarded step: the site is only remembered, so that a replay
@@ -147,7 +148,8 @@ class OpCallback:
             tf.py_function(fire, [step] + list(inputs) + list(outputs), Tout=[])
             return tf.no_op()
 
-        check = tf.cond(all_finite(predicate_tensors), tf.no_op, report)
+        with tf.name_scope("nantrace"):  # left out of the incident's graph
+            check = tf.cond(all_finite(predicate_tensors), tf.no_op, report)
         # Remembered so the optimizer guard can run after every check.
         graph = tf.compat.v1.get_default_graph()
         graph._nantrace_last_check = check if isinstance(check, tf.Operation) else check.op

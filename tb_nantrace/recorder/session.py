@@ -14,7 +14,9 @@ import tensorflow as tf
 import tb_nantrace
 from tb_nantrace import diagnosis, metadata, records
 from tb_nantrace.proto import nantrace_pb2
-from tb_nantrace.recorder import health, instrument, keras_hooks, replay, sites, stats
+from tb_nantrace.recorder import (
+    graph_capture, health, instrument, keras_hooks, replay, sites, stats,
+)
 from tb_nantrace.writer import RecordWriter
 
 ON_NAN_CHOICES = ("stop", "raise", "skip")
@@ -284,6 +286,7 @@ class Recording:
                 site.op_name = graph_site.op_name
                 site.layer = site.layer or graph_site.layer
                 site.input_names = graph_site.input_names
+                site.graph = graph_site.graph
             self._record(site, self._replay_step, inputs, outputs, "guard")
             raise replay.ReplayFound()
         if self._record(site, self.eager_step(), inputs, outputs, "exact"):
@@ -338,6 +341,7 @@ class Recording:
             self._steps_with_incident.add(key)
             incident = build_incident(site, step, inputs, outputs, len(self.incident_protos),
                                       mode, cause_code)
+            self._attach_graph(incident, site)
             self.incident_protos.append(incident)
             self._unwritten.append(incident)
             return incident
@@ -396,6 +400,16 @@ class Recording:
         self.writer.write_warning(warning)
         print(f"nantrace: warning at step {finding.step}: {finding.code}: {finding.message}",
               file=sys.stderr)
+
+    def _attach_graph(self, incident, site):
+        graph = site.graph() if site.graph is not None else None
+        if graph is None or not site.op_name:
+            return
+        captured = graph_capture.capture(
+            graph, site.op_name, lambda op: self.registry.describe(graph, op)
+        )
+        if captured is not None:
+            incident.graph.CopyFrom(captured)
 
     # Replays (main thread, between steps) ---------------------------------------
 

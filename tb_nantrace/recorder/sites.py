@@ -6,7 +6,8 @@ that at run time a failing check only has to say "site 17 fired".
 
 import dataclasses
 import sys
-from typing import List, Optional
+import weakref
+from typing import Any, List, Optional
 
 import keras
 
@@ -33,6 +34,7 @@ class OpSite:
     note: str = ""
     graph_only: bool = False  # registered in a guarded trace, never checked
     frame_layer: Optional[str] = None  # the Keras layer found on the stack
+    graph: Optional[Any] = None  # weakref to the FuncGraph holding the op
 
     def match_key(self):
         """What identifies the same op in a graph trace and an eager replay
@@ -93,11 +95,26 @@ class SiteRegistry:
     def __init__(self):
         self.sites = []
         self._scope_layers = {}
+        self._by_op = {}  # (id(graph), op name) -> OpSite
 
-    def add(self, op_type, op_name, inputs, outputs, raw_frames, graph_name=""):
+    def add(self, op_type, op_name, inputs, outputs, raw_frames, graph_name="", graph=None):
         site = self.build(op_type, op_name, inputs, outputs, raw_frames, graph_name, depth=4)
+        if graph is not None:
+            site.graph = weakref.ref(graph)
+            self._by_op[(id(graph), op_name)] = site
         self.sites.append(site)
         return site
+
+    def describe(self, graph, op):
+        """(layer, phase) of a graph op: from its site when it was checked or
+        registered, else from its name scope."""
+        site = self._by_op.get((id(graph), op.name))
+        if site is not None:
+            return site.layer, site.phase
+        scope = op.name.rsplit("/", 1)[0] if "/" in op.name else ""
+        if scope.startswith(GRADIENT_SCOPE):
+            return self._layer_for_gradient(op.name) or scope[len(GRADIENT_SCOPE):], "backward"
+        return self._scope_layers.get(scope, scope or None), None
 
     def build(self, op_type, op_name, inputs, outputs, raw_frames, graph_name="", depth=3):
         """An OpSite for an op being created (or run eagerly) right now,
@@ -137,6 +154,7 @@ class SiteRegistry:
     def add_input(self, op_name, tensor):
         """A function argument: in a custom training loop, the batch."""
         raw = [(f.filename, f.lineno, f.name) for f in tensor.op.traceback]
+        graph = tensor.graph
         site = OpSite(
             id=len(self.sites),
             op_type=tensor.op.type,
@@ -147,6 +165,7 @@ class SiteRegistry:
             frames=frames_lib.user_frames(raw),
             input_names=[],
             output_names=[tensor.name],
+            graph=weakref.ref(graph),
         )
         self.sites.append(site)
         return site
