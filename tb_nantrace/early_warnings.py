@@ -18,6 +18,9 @@ DTYPE_MAX = {"float16": 65504.0, "bfloat16": 3.3895e38, "float32": 3.4028235e38,
 GROWTH_STEPS = 10          # look at this many consecutive steps ...
 GROWTH_FACTOR = 10.0       # ... over which the gradient norm grows this much
 GROWTH_MONOTONE = 0.7      # ... rising on at least this share of steps
+BURST_STEPS = 3            # or: this many consecutive steps ...
+BURST_RATIO = 2.0          # ... each at least this much larger than the last
+BURST_FACTOR = 100.0       # ... and this much growth in all
 OVERFLOW_FRACTION = 0.1    # |activation| above this share of the dtype max
 UNSCALED_SPREAD = 1000.0   # per-feature scales this far apart
 UNSCALED_MAGNITUDE = 1e3   # or inputs this large
@@ -76,6 +79,16 @@ def _exploding_gradient(columns, steps, rows, dtype):
         if layer:
             continue
         series = rows[:, index]
+        burst = _burst(series)
+        if burst is not None:
+            first, last = burst
+            growth = series[last] / series[first]
+            return [Finding(
+                "exploding_gradient", int(steps[last]), "", "grad_norm",
+                f"gradient norm grew {_fmt(growth)}x in {last - first} steps "
+                f"({_fmt(series[first])} at step {steps[first]} → {_fmt(series[last])} "
+                f"at step {steps[last]}), at least {BURST_RATIO:g}x every step",
+                [int(s) for s in steps[first:last + 1]], [float(v) for v in series[first:last + 1]])]
         for end in range(GROWTH_STEPS, len(series) + 1):
             window = series[end - GROWTH_STEPS:end]
             if not np.all(np.isfinite(window)) or window[0] <= 0:
@@ -91,6 +104,20 @@ def _exploding_gradient(columns, steps, rows, dtype):
                     f"at step {window_steps[-1]}), rising on {rising:.0%} of them",
                     [int(s) for s in window_steps], [float(v) for v in window])]
     return []
+
+
+def _burst(series):
+    """(first, last) indices of BURST_STEPS consecutive increases of at least
+    BURST_RATIO each, growing BURST_FACTOR in all; None if there is none."""
+    for last in range(BURST_STEPS, len(series)):
+        first = last - BURST_STEPS
+        window = series[first:last + 1]
+        if not np.all(np.isfinite(window)) or window[0] <= 0:
+            continue
+        ratios = window[1:] / window[:-1]
+        if np.all(ratios >= BURST_RATIO) and window[-1] / window[0] >= BURST_FACTOR:
+            return first, last
+    return None
 
 
 def _unscaled_inputs(columns, steps, rows, dtype):

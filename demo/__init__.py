@@ -1,0 +1,23 @@
+"""Seeded, fast Keras programs that each produce one classic NaN/Inf failure.
+
+Every scenario module exposes:
+
+    build() -> (model, x, y, fit_kwargs)   seeded, synthetic data, compiled model
+    main(logdir="demo/logs/<name>", **record_options) -> History
+        runs model.fit(...) inside nantrace.record(logdir, **record_options)
+    EXPECTED                               where the first non-finite value appears
+                                           (None for the healthy run)
+
+Run them all with `python -m demo.run_all` (or one: `python -m demo.<name>`),
+from the repository root.
+"""
+
+SCENARIOS = (
+    "bce_saturation",
+    "unscaled_features",
+    "relu_high_lr",
+    "mae_div_zero",
+    "healthy",
+)
+
+__all__ = ["SCENARIOS"]
