@@ -46,7 +46,9 @@ def record(logdir=None, **options):
     replayed op by op) or "exact" (every op checked); on_nan="stop" (default,
     end training cleanly), "raise" (NonFiniteError) or "skip" (drop the bad
     update and go on); optimizer= (the step counter of a custom loop, when
-    it cannot be found); max_incidents=100.
+    it cannot be found); max_incidents=100; health=True (per-step health
+    timeline and early warnings); redact=False (True leaves code text,
+    absolute paths and the host name out of the logdir).
     """
     return _recorder().record(logdir, **options)
 

@@ -31,21 +31,23 @@ def is_user_file(filename):
     return not path.startswith(_LIBRARY_DIRS)
 
 
-def display_path(filename):
+def display_path(filename, redact=False):
     """Relative to the working directory (the project root, usually) when
-    the file lives under it; absolute otherwise."""
+    the file lives under it; absolute otherwise, or just the file name when
+    redacting."""
     path = os.path.abspath(filename)
     root = os.getcwd()
     if path.startswith(root + os.sep):
         return os.path.relpath(path, root)
-    return path
+    return os.path.basename(path) if redact else path
 
 
-def make_frame(filename, lineno, function, user=True, redact_code=False):
+def make_frame(filename, lineno, function, user=True, redact=False):
     frame = nantrace_pb2.StackFrame(
-        file=display_path(filename), line=int(lineno or 0), function=function or "", user=user
+        file=display_path(filename, redact), line=int(lineno or 0), function=function or "",
+        user=user,
     )
-    if redact_code or not lineno:
+    if redact or not lineno:
         return frame
     lines = linecache.getlines(filename)
     if not lines:
@@ -59,11 +61,12 @@ def make_frame(filename, lineno, function, user=True, redact_code=False):
     return frame
 
 
-def user_frames(raw_frames, limit=8):
+def user_frames(raw_frames, limit=8, redact=False):
     """Keep the user's frames, outermost first; `raw_frames` yields
-    (filename, lineno, function) outermost first."""
+    (filename, lineno, function) outermost first. `redact` leaves out the
+    code and absolute paths."""
     kept = [
-        make_frame(filename, lineno, function)
+        make_frame(filename, lineno, function, redact=redact)
         for filename, lineno, function in raw_frames
         if is_user_file(filename)
     ]

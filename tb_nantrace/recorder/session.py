@@ -42,7 +42,7 @@ class Recording:
     """
 
     def __init__(self, logdir=None, *, mode="guard", on_nan="stop", optimizer=None,
-                 max_incidents=100, health=True):
+                 max_incidents=100, health=True, redact=False):
         if on_nan not in ON_NAN_CHOICES:
             raise ValueError(f"on_nan must be one of {ON_NAN_CHOICES}, got {on_nan!r}")
         if mode not in MODES:
@@ -55,7 +55,9 @@ class Recording:
         self.health = health
         self.warnings = []  # Warning protos
         self._monitors = {}
-        self.registry = sites.SiteRegistry()
+        self.redact = redact
+        self.registry = sites.SiteRegistry(redact=redact)
+        self._outer = None  # set when this record() is nested in another
         self.callback = instrument.OpCallback(self)
         self.notes = []
         self.incident_protos = []  # in order of occurrence
@@ -80,8 +82,22 @@ class Recording:
     # Lifetime -------------------------------------------------------------
 
     def __enter__(self):
+        if _active:
+            # One recording at a time: the op callbacks and Keras hooks are
+            # process-wide. The block is recorded by the outer recording.
+            self._outer = _active[-1]
+            print(f"nantrace: already recording to {self._outer.logdir}; the nested "
+                  f"record({self.logdir!r}) records nothing of its own", file=sys.stderr)
+            return self
         start_time = time.time()
-        self.writer = RecordWriter(self.logdir, metadata.session_id(start_time))
+        try:
+            tf.io.gfile.makedirs(self.logdir)
+            self.writer = RecordWriter(self.logdir, metadata.session_id(start_time))
+        except (tf.errors.OpError, OSError) as error:
+            raise OSError(
+                f"nantrace: cannot write to logdir {self.logdir!r} ({error}); "
+                "pass a writable directory to nantrace.record()"
+            ) from error
         self._info = nantrace_pb2.RunInfo(
             schema_version=metadata.SCHEMA_VERSION,
             mode=self.mode,
@@ -90,9 +106,15 @@ class Recording:
             keras_version=keras.__version__,
             nantrace_version=tb_nantrace.__version__,
             start_time=start_time,
-            hostname=socket.gethostname(),
+            hostname="" if self.redact else socket.gethostname(),
         )
-        self.writer.write_run_start(self._info)
+        try:
+            self.writer.write_run_start(self._info)
+        except (tf.errors.OpError, OSError) as error:
+            raise OSError(
+                f"nantrace: cannot write to logdir {self.logdir!r} ({error}); "
+                "pass a writable directory to nantrace.record()"
+            ) from error
         keras_hooks.install(self)
         self.callback.install()
         _active.append(self)
@@ -100,6 +122,8 @@ class Recording:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        if self._outer is not None:
+            return False  # the outer recording handles everything
         _active.remove(self)
         self.callback.remove()
         keras_hooks.uninstall(self)
@@ -124,6 +148,8 @@ class Recording:
 
     @property
     def incidents(self):
+        if self._outer is not None:
+            return self._outer.incidents
         return [records.incident_to_dict(i) for i in self.incident_protos]
 
     def error(self):

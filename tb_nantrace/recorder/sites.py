@@ -92,7 +92,8 @@ class SiteRegistry:
     """All instrumented ops of a recording, plus the map from forward name
     scopes to Keras layers used to attribute gradient ops."""
 
-    def __init__(self):
+    def __init__(self, redact=False):
+        self.redact = redact
         self.sites = []
         self._scope_layers = {}
         self._by_op = {}  # (id(graph), op name) -> OpSite
@@ -137,7 +138,7 @@ class SiteRegistry:
             phase=phase,
             layer=layer,
             variable=variable,
-            frames=frames_lib.user_frames(raw_frames),
+            frames=frames_lib.user_frames(raw_frames, redact=self.redact),
             input_names=[getattr(t, "name", "") or "" for t in inputs],
             output_names=[getattr(t, "name", "") or "" for t in outputs],
             graph_name=graph_name,
@@ -162,7 +163,7 @@ class SiteRegistry:
             phase="input",
             layer=None,
             variable=None,
-            frames=frames_lib.user_frames(raw),
+            frames=frames_lib.user_frames(raw, redact=self.redact),
             input_names=[],
             output_names=[tensor.name],
             graph=weakref.ref(graph),
