@@ -14,7 +14,8 @@ from tb_nantrace.proto import nantrace_pb2
 MAX_UPSTREAM = 2500
 MAX_DOWNSTREAM = 2500
 OWN_SCOPE = "nantrace"
-INPUT_OPS = {"Placeholder", "IteratorGetNext", "IteratorGetNextSync", "OptionalGetValue"}
+INPUT_OPS = {"Placeholder", "IteratorGetNext", "IteratorGetNextSync", "OptionalGetValue",
+             "MultiDeviceIteratorGetNextFromShard"}
 VARIABLE_OPS = {"ReadVariableOp", "VarHandleOp", "ResourceGather"}
 STOP_OPS = {"Const"}  # not worth a node
 

@@ -45,7 +45,8 @@ IGNORED_OUTPUTS = frozenset(
 )
 # Ops that bring a batch into a graph: their outputs are the data ("input").
 ITERATOR_OPS = frozenset(
-    {"IteratorGetNext", "IteratorGetNextSync", "OptionalGetValue", "IteratorGetNextAsOptional"}
+    {"IteratorGetNext", "IteratorGetNextSync", "OptionalGetValue", "IteratorGetNextAsOptional",
+     "MultiDeviceIteratorGetNextFromShard"}
 )
 # tf.data and variable initialisation graphs are not training computation.
 SKIPPED_GRAPH_PREFIXES = ("Dataset_", "initialize_variables", "__inference_Dataset")
@@ -85,6 +86,14 @@ def _checked_outputs(op_type, outputs):
 def all_finite(tensors):
     checks = [tf.reduce_all(tf.math.is_finite(t)) for t in tensors]
     return checks[0] if len(checks) == 1 else tf.reduce_all(tf.stack(checks))
+
+
+def replica_id():
+    """This replica's index under tf.distribute, else -1 (as an int32 tensor)."""
+    if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return tf.cast(replica, tf.int32)
+    return tf.constant(-1, tf.int32)
 
 
 class OpCallback:
@@ -142,10 +151,11 @@ class OpCallback:
 
     def emit_check(self, site, predicate_tensors, inputs, outputs):
         step = self.session.step_tensor()
+        replica = replica_id()
         fire = functools.partial(self.session.on_site_failed, site.id, len(inputs))
 
         def report():
-            tf.py_function(fire, [step] + list(inputs) + list(outputs), Tout=[])
+            tf.py_function(fire, [step, replica] + list(inputs) + list(outputs), Tout=[])
             return tf.no_op()
 
         with tf.name_scope("nantrace"):  # left out of the incident's graph

@@ -131,6 +131,8 @@ def _guarded_apply(self, grads, trainable_variables=None):
         if not session.is_replaying:
             session.on_bad_update(session.eager_step())
         return None
+    if distributed():
+        return _apply_across_replicas(self, original, present, grads, trainable_variables)
     context = session.step_context()
     with instrument.uninstrumented():
         step = session.step_tensor()
@@ -171,6 +173,51 @@ def _guarded_apply(self, grads, trainable_variables=None):
         stats = {layer: (result[2 * i], result[2 * i + 1]) for i, layer in enumerate(layers)}
         with instrument.uninstrumented():
             probe.put_weight_stats(context.health, stats)
+    return None
+
+
+def distributed():
+    """Inside a replica of a real tf.distribute strategy (not the default)."""
+    return tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context()
+
+
+def _apply_across_replicas(optimizer, original, present, grads, trainable_variables):
+    """The guard under tf.distribute: a cond cannot hold the update's
+    cross-replica merge, so the merge holds the cond (as Keras'
+    LossScaleOptimizer does): no replica applies unless all are finite."""
+    session = _active()
+    in_fit = session.step_context() is not None
+    with instrument.uninstrumented():
+        finite = instrument.all_finite(present)
+        finite_flag = tf.cast(finite, tf.float32)  # per replica, for the reduce below
+        step = session.step_tensor()
+
+    def across(strategy, finite, finite_flag, grads):
+        with instrument.uninstrumented():
+            # One decision for all workers (an all-reduce of the flags): a
+            # worker applying while another refuses would hang the collectives.
+            flags = strategy.experimental_local_results(finite)
+            local = tf.reduce_all(tf.stack(flags))
+            everywhere = strategy.reduce(
+                tf.distribute.ReduceOp.MEAN, finite_flag, axis=None
+            ) > 0.999  # every replica's flag is 1
+
+        def apply():
+            # Back in each replica, where apply() does its own merge_call.
+            strategy.extended.call_for_each_replica(
+                lambda g: original(optimizer, g, trainable_variables), args=(grads,)
+            )
+            return tf.no_op()
+
+        def refuse():
+            if not in_fit:  # a custom loop: end it on every worker alike
+                with instrument.uninstrumented():
+                    tf.py_function(session.on_bad_update, [step, local], Tout=[])
+            return tf.no_op()
+
+        tf.cond(everywhere, apply, refuse)
+
+    tf.distribute.get_replica_context().merge_call(across, args=(finite, finite_flag, grads))
     return None
 
 
@@ -245,6 +292,19 @@ def _guarded_train_step(session, model, original_train_step):
         if tf.executing_eagerly():  # run_eagerly=True: every op is checked
             with session.eager_keras_step():
                 return original_train_step(data)
+        if distributed():
+            # Replicas: every op is checked (exact) and the update is guarded
+            # across replicas; no state snapshot, health row or replay.
+            session.note("tf.distribute: steps are checked op by op (exact mode) on every replica")
+            with instrument.uninstrumented():
+                step = tf.cast(tf.convert_to_tensor(model.optimizer.iterations), tf.int64)
+            context = guard.StepContext(step=step, batch_leaves=[], owner=model)
+            session.push_step_context(context)
+            try:
+                _check_batch(session, data)
+                return original_train_step(data)
+            finally:
+                session.pop_step_context()
         restorable = list(model.non_trainable_variables) + list(model.metrics_variables)
         with instrument.uninstrumented():
             step = tf.cast(tf.convert_to_tensor(model.optimizer.iterations), tf.int64)

@@ -2,6 +2,7 @@
 
 import contextlib
 import datetime
+import json
 import os
 import socket
 import sys
@@ -29,6 +30,21 @@ class _AbortStep(tb_nantrace.NonFiniteError):
     NonFiniteError, so eager code can catch it inside the `with` block."""
 
 
+def worker_logdir(logdir):
+    """Under multi-worker training (TF_CONFIG with several tasks) each worker
+    records into its own run, `<logdir>/worker-<index>`: workers never write
+    the same files, and one logdir shows them side by side."""
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
+    except ValueError:
+        return logdir
+    cluster = config.get("cluster") or {}
+    task = config.get("task") or {}
+    if sum(len(v) for v in cluster.values() if isinstance(v, list)) < 2 or "index" not in task:
+        return logdir
+    return os.path.join(logdir, f"{task.get('type', 'worker')}-{task['index']}")
+
+
 def default_logdir():
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return os.path.join("logs", stamp)
@@ -47,7 +63,7 @@ class Recording:
             raise ValueError(f"on_nan must be one of {ON_NAN_CHOICES}, got {on_nan!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self.logdir = os.fspath(logdir) if logdir else default_logdir()
+        self.logdir = worker_logdir(os.fspath(logdir) if logdir else default_logdir())
         self.mode = mode
         self.on_nan = on_nan
         self.optimizer = optimizer
@@ -173,7 +189,7 @@ class Recording:
         """Per-op checks in the graph being traced: always in exact mode; in
         guard mode only outside guarded steps (a custom loop without
         `nantrace.guard` falls back to exact checking, as before)."""
-        if self.mode == "exact":
+        if self.mode == "exact" or keras_hooks.distributed():
             return True
         if self._keras_fit_depth or self._guarded_call_depth:
             return False
@@ -294,7 +310,7 @@ class Recording:
 
     # Failures -----------------------------------------------------------------
 
-    def on_site_failed(self, site_id, n_inputs, step, *tensors):
+    def on_site_failed(self, site_id, n_inputs, step, replica, *tensors):
         """Runs (inside a py_function) only when an op check failed."""
         site = self.registry.sites[site_id]
         if self.loss_scaling and site.phase == "backward":
@@ -303,7 +319,10 @@ class Recording:
             arrays = [t.numpy() for t in tensors]
             # A bad batch is caught by the guard's own input check in both modes.
             mode = self.mode if site.phase == "input" else "exact"
-            self._record(site, int(step.numpy()), arrays[:n_inputs], arrays[n_inputs:], mode)
+            incident = self._record(site, int(step.numpy()), arrays[:n_inputs],
+                                    arrays[n_inputs:], mode)
+            if incident is not None and int(replica.numpy()) >= 0:
+                incident.replica = int(replica.numpy())
 
     def on_eager_failure(self, site, ordinal, inputs, outputs):
         if self.is_replaying:
@@ -329,17 +348,24 @@ class Recording:
             arrays = [leaf.numpy() for leaf in leaves]
             self._pending_replays.append((context, step, arrays))
 
-    def on_bad_update(self, step):
-        """The optimizer guard refused a non-finite update outside model.fit."""
+    def on_bad_update(self, step, locally_finite=False):
+        """The optimizer guard refused a non-finite update outside model.fit
+        (under tf.distribute, `locally_finite` says this replica's own
+        gradients were fine: another replica or worker went bad)."""
         with instrument.uninstrumented():
             step = int(step.numpy()) if hasattr(step, "numpy") else int(step)
+            locally_finite = bool(getattr(locally_finite, "numpy", lambda: locally_finite)())
         if self._guarded_call_depth:
             with self._lock:
                 if step not in self._steps_with_incident and not self._capped:
                     self._pending_replays.append((None, step, None))
             return
         if step not in self._steps_with_incident:
-            self._record(self.registry.add_guard(), step, [], [], self.mode)
+            site = self.registry.add_guard()
+            if locally_finite:
+                site.note = ("this replica's gradients were finite: another replica or worker's "
+                             "were not (see its run); no replica applied the update")
+            self._record(site, step, [], [], self.mode)
         if self.on_nan != "skip":
             # A custom loop has no callback to stop it: end it here; the
             # update was not applied.
