@@ -9,12 +9,20 @@ Shapes returned (all JSON-ready, non-finite floats already strings):
     run summary: {"run", "status": "healthy"|"incident", "steps",
                   "incident_count", "skipped"}
     run detail:  {"run", "status", "steps", "info": run_info dict or None,
-                  "incidents": [incident dicts, oldest first], "skipped"}
+                  "incidents": [incident dicts, oldest first], "warnings",
+                  "skipped", "unknown_kinds"}
+
+"skipped" counts the records this view read but could not decode (corrupt
+payload, a tensor that is not a scalar string, a tag the data provider could
+not read at all: one per tag). "unknown_kinds" maps each record kind this
+version does not know (a newer writer's) to its number of tags: those are
+ignored, not skipped.
 """
 
 import json
 import logging
 
+from tensorboard import errors
 from tensorboard.data import provider as provider_lib
 
 from tb_nantrace import metadata, records
@@ -40,6 +48,11 @@ STATUS_INCIDENT = "incident"
 
 class UnknownRunError(LookupError):
     """The requested run has no nantrace data (or does not exist)."""
+
+
+class UnreadableRecordsError(LookupError):
+    """What was asked for is not there, and records of that kind were
+    skipped as unreadable: args are (message, skipped count)."""
 
 
 def strict_jsonable(value):
@@ -119,6 +132,8 @@ class _RunData:
         self.warnings = []  # (sort key, dict)
         self.windows = {}  # (session, incident index) -> HealthWindow
         self.chunks = []  # (session, TimelineChunk)
+        self.unknown_kinds = {}  # kind (str) -> number of tags
+        self.timeline_max_step = None  # from the listing: no record read
 
     def add(self, tag, kind, datum):
         payload = _payload(datum)
@@ -183,6 +198,10 @@ class _RunData:
         if info is not None and self.run_end is not None and info is self.run_end[3]:
             return int(info.steps)
         from_incidents = max((d["step"] + 1 for _, d in self.incidents), default=0)
+        # The timeline's last chunk ends at the last sampled step: a lower
+        # bound too (a killed run, or one that wrote only health data).
+        if self.timeline_max_step is not None:
+            from_incidents = max(from_incidents, self.timeline_max_step + 1)
         if self.run_start is not None:
             return max(int(self.run_start[3].steps), from_incidents)
         return from_incidents
@@ -232,6 +251,7 @@ class _RunData:
                 "incidents": self.sorted_incidents(),
                 "warnings": [w for _, w in sorted(self.warnings, key=lambda pair: pair[0])],
                 "skipped": self.skipped,
+                "unknown_kinds": dict(sorted(self.unknown_kinds.items())),
             }
         )
 
@@ -253,10 +273,12 @@ class _RunData:
             "incident": index,
             "steps": steps,
             "series": [
-                {"metric": message.metric[c], "layer": message.layer[c] or None,
+                {"metric": message.metric[c],
+                 "layer": (message.layer[c] if c < len(message.layer) else "") or None,
                  "values": values[c::columns][: len(steps)]}
                 for c in range(columns)
             ],
+            "skipped": self.skipped,
         })
 
     def timeline(self, max_points, stats, metrics=None, layers=None):
@@ -300,6 +322,7 @@ class _RunData:
                 for i in self.sorted_incidents()
             ],
             "warnings": [w for _, w in sorted(self.warnings, key=lambda pair: pair[0])],
+            "skipped": self.skipped,
         })
 
 
@@ -360,20 +383,22 @@ def _load(data_provider, ctx, experiment_id, runs=None, kinds=DETAIL_KINDS):
     for run, tags in listing.items():
         if runs is not None and run not in runs:
             continue
-        result[run] = _RunData(run)
+        run_data = result[run] = _RunData(run)
         for tag, series in tags.items():
-            kinds[(run, tag)] = _kind_of(tag, getattr(series, "plugin_content", b""))
-    wanted = sorted({tag for (run, tag), kind in kinds.items() if kind in kinds_wanted})
+            content = getattr(series, "plugin_content", b"") or b""
+            kind = kinds[(run, tag)] = _kind_of(tag, content)
+            if kind is None:
+                name = (content.decode("utf-8", "replace") if isinstance(content, bytes)
+                        else str(content))
+                run_data.unknown_kinds[name] = run_data.unknown_kinds.get(name, 0) + 1
+            elif kind == metadata.KIND_TIMELINE:
+                max_step = getattr(series, "max_step", None)
+                if isinstance(max_step, int) and max_step >= 0:
+                    run_data.timeline_max_step = max(run_data.timeline_max_step or 0, max_step)
+    wanted = {(run, tag) for (run, tag), kind in kinds.items() if kind in kinds_wanted}
     if not result or not wanted:
         return result
-    data = data_provider.read_tensors(
-        ctx,
-        experiment_id=experiment_id,
-        plugin_name=metadata.PLUGIN_NAME,
-        downsample=DOWNSAMPLE,
-        run_tag_filter=provider_lib.RunTagFilter(runs=sorted(result), tags=wanted),
-    )
-    for run, tags in data.items():
+    for run, tags in _read_tensors(data_provider, ctx, experiment_id, wanted).items():
         run_data = result.get(run)
         if run_data is None:
             continue
@@ -381,9 +406,56 @@ def _load(data_provider, ctx, experiment_id, runs=None, kinds=DETAIL_KINDS):
             kind = kinds.get((run, tag), _kind_of(tag, b""))
             if kind is None or kind not in kinds_wanted:
                 continue
+            if series is None:  # the provider could not read this tag
+                run_data.skipped += 1
+                continue
             for datum in series:
                 run_data.add(tag, kind, datum)
     return result
+
+
+def _read_tensors(data_provider, ctx, experiment_id, wanted):
+    """{run: {tag: [TensorDatum] or None}} for the (run, tag) pairs in
+    `wanted`. One hostile record (a tensor the provider cannot turn into an
+    array, e.g. a float tensor whose content is not a whole number of floats)
+    makes the provider's read fail as a whole: then the read is split in
+    halves, by run and then by tag, until only the tags that cannot be read
+    are left out (None): a few reads per bad tag. Errors meant for the user
+    (PublicError) are raised."""
+    tags_of = {}
+    for run, tag in wanted:
+        tags_of.setdefault(run, set()).add(tag)
+
+    def read(runs, tags):
+        return data_provider.read_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=DOWNSAMPLE,
+            run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=tags),
+        )
+
+    def isolating(runs, tags):
+        try:
+            return read(runs, tags)
+        except errors.PublicError:
+            raise
+        except Exception as error:  # noqa: BLE001 - narrowed down below
+            if len(runs) > 1:
+                out = {}
+                for part in (runs[: len(runs) // 2], runs[len(runs) // 2 :]):
+                    out.update(isolating(part, sorted(set().union(*(tags_of[r] for r in part)))))
+                return out
+            if len(tags) > 1:
+                out = isolating(runs, tags[: len(tags) // 2])
+                for run, series in isolating(runs, tags[len(tags) // 2 :]).items():
+                    out.setdefault(run, {}).update(series)
+                return out
+            logger.warning("nantrace: unreadable tag %r in run %r: %s: %s",
+                           tags[0], runs[0], type(error).__name__, error)
+            return {runs[0]: {tags[0]: None}}
+
+    return isolating(sorted(tags_of), sorted(set().union(*tags_of.values())))
 
 
 def list_runs(data_provider, ctx, experiment_id=""):
@@ -426,6 +498,13 @@ def read_timeline(data_provider, ctx, experiment_id, run, max_points=DEFAULT_TIM
 
 
 def read_window(data_provider, ctx, experiment_id, run, incident, session=""):
-    """The flight-recorder window of one incident, or None if not recorded."""
+    """The flight-recorder window of one incident, or None if not recorded.
+    Raises UnknownRunError, or UnreadableRecordsError when it may have been
+    recorded but windows of this run could not be read."""
     data = _one_run(data_provider, ctx, experiment_id, run, (metadata.KIND_WINDOW,))
-    return data.window(session, incident)
+    found = data.window(session, incident)
+    if found is None and data.skipped:
+        raise UnreadableRecordsError(
+            f"run {run!r}: no readable health window for incident {incident} "
+            f"({data.skipped} unreadable record(s) skipped)", data.skipped)
+    return found

@@ -12,6 +12,11 @@ Routes (under /data/plugin/nantrace):
                      incident and warning markers
     /window?run=NAME&incident=I[&session=S]
                      full-resolution health before incident I
+    /*               any other path: a JSON 404 (not TensorBoard's text one)
+
+Every answer of a data route is strict JSON (no NaN/Infinity literals):
+200, 400 for a bad parameter, 404 for what does not exist; 500 only for a
+bug, as JSON too.
 """
 
 import logging
@@ -81,7 +86,12 @@ class NanTracePlugin(base_plugin.TBPlugin):
             "/run": self._serve_run,
             "/timeline": self._serve_timeline,
             "/window": self._serve_window,
+            "/*": self._serve_unknown,
         }
+
+    @wrappers.Request.application
+    def _serve_unknown(self, request):
+        return _error(request, "unknown nantrace route", 404)
 
     @wrappers.Request.application
     def _serve_index_js(self, request):
@@ -99,6 +109,9 @@ class NanTracePlugin(base_plugin.TBPlugin):
             return _json(request, compute())
         except reader.UnknownRunError as error:
             return _error(request, f"no nantrace data for run {error.args[0]!r}", 404)
+        except reader.UnreadableRecordsError as error:
+            message, skipped = error.args
+            return _json(request, {"error": message, "skipped": skipped}, code=404)
         except errors.PublicError as error:
             return _error(request, str(error), error.http_code)
         except Exception as error:  # a bug: report it as JSON, log the traceback

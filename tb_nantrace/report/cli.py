@@ -9,9 +9,11 @@ Exit status: 0 no incident in any run, 1 at least one incident,
 
 import argparse
 import json
+import logging
 import os
 import sys
 import types
+import unicodedata
 
 from tb_nantrace import __version__
 
@@ -56,9 +58,16 @@ def _avoid_tensorflow(logdir):
     sys.modules["tensorboard.compat.notf"] = marker
 
 
-def load_logdir(logdir):
+def load_logdir(logdir, problems=None):
     """[run detail, ...] sorted by run name, for every run under `logdir`
-    holding nantrace records. Raises ReportError for a bad logdir."""
+    holding nantrace records. Raises ReportError for a bad logdir.
+
+    What could not be read is left out and said: a run's unreadable records
+    in its "skipped" count, directories that cannot be read at all as
+    {"path", "reason"} appended to `problems` (a list) when one is given."""
+    if problems is None:
+        problems = []
+    local = None
     if not _is_remote(logdir):
         local = logdir[len("file://") :] if logdir.startswith("file://") else logdir
         if not os.path.exists(local):
@@ -83,24 +92,173 @@ def load_logdir(logdir):
             tensor_size_guidance={metadata.PLUGIN_NAME: 0},
             max_reload_threads=1,
         )
-        multiplexer.AddRunsFromDirectory(logdir)
-        multiplexer.Reload()
+        try:
+            multiplexer.AddRunsFromDirectory(logdir)
+        except Exception:
+            # TensorBoard's walk gives up on the whole logdir at one
+            # directory it cannot handle (a name that is not UTF-8, one it
+            # may not list): walk it here instead, skipping those.
+            if local is None:
+                raise
+            problems.extend(_add_runs_walking(multiplexer, local))
+        with _StoppedFiles() as stopped:
+            unreadable = _reload(multiplexer)
         provider = data_provider.MultiplexerDataProvider(multiplexer, logdir)
-        return reader.read_all(provider, context.RequestContext(), "", trends=True)
+        runs = reader.read_all(provider, context.RequestContext(), "", trends=True)
     except Exception as error:  # gfile errors are not all OSErrors
         raise ReportError(
             f"cannot read logdir {logdir}: {type(error).__name__}: {error}"
         ) from error
+    run_paths = {os.path.normpath(str(path)): run
+                 for run, path in multiplexer.RunPaths().items()}
+    listed = {run["run"]: run for run in runs}
+    for run in runs:
+        run["skipped"] = run.get("skipped", 0) + unreadable.pop(run["run"], (0, ""))[0]
+        run["load_errors"] = []
+    for path, error in stopped.files:
+        run = run_paths.get(os.path.dirname(os.path.normpath(path)))
+        if run in listed:
+            listed[run]["load_errors"].append(
+                {"file": _display_path(os.path.basename(path)), "error": error})
+        elif path.endswith(".nantrace"):  # nothing of that run could be shown
+            problems.append({"path": _display_path(path), "reason": error})
+    # Runs that failed before any nantrace record was read: say so too.
+    for run, (_, reason) in sorted(unreadable.items()):
+        path = multiplexer.RunPaths().get(run) or run
+        problems.append({"path": _display_path(path), "reason": reason})
+    return runs
+
+
+class _StoppedFiles(logging.Handler):
+    """Collects the event files TensorBoard's loader stopped reading early.
+
+    At a truncated or corrupt record (bad CRC) the loader stops reading that
+    file, keeps what came before, and only says so at debug level: "Truncated
+    record in PATH (ERROR)". Listen for that while loading, so the report can
+    say which records it could not show. (Without that message, say nothing.)"""
+
+    LOGGER = "tensorboard"  # tb_logging.get_logger(), used by event_file_loader
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.files = []  # (path, error)
+
+    def emit(self, record):
+        args = record.args if isinstance(record.args, tuple) else ()
+        if str(record.msg).startswith("Truncated record in") and len(args) == 2:
+            path = str(args[0])
+            error = str(args[1])
+            for spelling in (repr(os.fsencode(path)), path):  # TF-free reader: b'PATH'
+                error = error.replace(spelling, "")
+            error = error.strip(" :'") or "truncated or corrupt record"
+            if (path, error) not in self.files:
+                self.files.append((path, error))
+        elif record.levelno >= logging.WARNING and not logging.getLogger().handlers:
+            logging.lastResort.handle(record)  # what would have been printed anyway
+
+    def __enter__(self):
+        logger = logging.getLogger(self.LOGGER)
+        self._level = logger.level
+        logger.addHandler(self)
+        logger.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc):
+        logger = logging.getLogger(self.LOGGER)
+        logger.removeHandler(self)
+        logger.setLevel(self._level)
+        return False
+
+
+def _display_path(path):
+    """A path as text that any output accepts (undecodable bytes as \\xNN)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _add_runs_walking(multiplexer, root):
+    """AddRunsFromDirectory's job (a run per directory holding an event
+    file, named by its path relative to `root`), skipping the directories
+    that cannot be read or named. Returns [{"path", "reason"}] skipped."""
+    skipped = []
+
+    def unreadable(error):
+        skipped.append({"path": _display_path(error.filename or "?"),
+                        "reason": f"{type(error).__name__}: {error.strerror}"})
+
+    for directory, subdirectories, files in os.walk(root, onerror=unreadable):
+        kept = []
+        for name in sorted(subdirectories):
+            try:
+                name.encode("utf-8")
+                kept.append(name)
+            except UnicodeEncodeError:
+                skipped.append({"path": _display_path(os.path.join(directory, name)),
+                                "reason": "directory name is not valid UTF-8"})
+        subdirectories[:] = kept
+        if any("tfevents" in name for name in files):  # io_wrapper.IsSummaryEventsFile
+            multiplexer.AddRun(directory, name=os.path.relpath(directory, root))
+    return skipped
+
+
+# Unparseable events of one run skipped before that run is given up.
+MAX_UNREADABLE_EVENTS = 100
+
+
+def _reload(multiplexer):
+    """Load every run, one by one; returns {run: (events skipped, last error)}.
+
+    TensorBoard's loader stops at a truncated or corrupt (bad CRC) record by
+    itself, but an exception from a record whose CRC is right and whose bytes
+    are not an Event (or that its compat layers cannot migrate) escapes
+    `EventMultiplexer.Reload()` and would end the whole report. The event
+    was consumed when that happens, so reloading the run resumes after it.
+    Errors that consume nothing (a file that cannot be opened or named, a
+    record length too large to allocate) end that run's loading only."""
+    log = logging.getLogger(__name__)
+    unreadable = {}
+    for run in sorted(multiplexer.Runs()):
+        accumulator = multiplexer.GetAccumulator(run)
+        for _ in range(MAX_UNREADABLE_EVENTS + 1):
+            try:
+                accumulator.Reload()
+                break
+            except Exception as error:  # noqa: BLE001
+                reason = f"{type(error).__name__}: {error}"
+                unreadable[run] = (unreadable.get(run, (0, ""))[0] + 1, reason)
+                log.warning("nantrace: run %r: unreadable event skipped (%s)", run, reason)
+                if isinstance(error, (OSError, MemoryError, OverflowError, UnicodeError)):
+                    break
+        else:
+            log.warning("nantrace: run %r: gave up after %d unreadable events",
+                        run, MAX_UNREADABLE_EVENTS)
+    return unreadable
 
 
 # ---------------------------------------------------------------- JSON
 
 
-def report_json(logdir, runs):
+def first_incident(runs):
+    """Across runs (workers, teammates): the incident that happened first."""
+    candidates = [
+        (incident.get("wall_time") or 0.0, run["run"], incident)
+        for run in runs
+        for incident in run["incidents"][:1]
+    ]
+    if not candidates:
+        return None
+    wall_time, run, incident = min(candidates, key=lambda c: c[0])
+    return {"run": run, "step": incident["step"], "replica": incident.get("replica"),
+            "wall_time": wall_time}
+
+
+def report_json(logdir, runs, problems=()):
     return {
         "format": FORMAT,
         "logdir": logdir,
         "nantrace_version": __version__,
+        "first_incident": first_incident(runs),
+        # Directories that could not be read at all: [{"path", "reason"}].
+        "skipped_paths": list(problems),
         "runs": [
             {
                 "run": run["run"],
@@ -111,6 +269,9 @@ def report_json(logdir, runs):
                 "warnings": run.get("warnings", []),
                 "info": run["info"],
                 "skipped": run.get("skipped", 0),
+                "unknown_kinds": run.get("unknown_kinds", {}),
+                # Event files whose reading stopped early: [{"file", "error"}].
+                "load_errors": run.get("load_errors", []),
             }
             for run in runs
         ],
@@ -223,13 +384,19 @@ def _incident_lines(incident, origin):
     return lines
 
 
-def report_text(logdir, runs, limit=DEFAULT_LIMIT):
+def report_text(logdir, runs, limit=DEFAULT_LIMIT, problems=()):
     bad = [run for run in runs if run["status"] != "healthy"]
     lines = [
         f"nantrace report: {logdir}  "
         f"({len(runs)} run{'s' if len(runs) != 1 else ''}, "
         f"{len(bad)} with incidents)"
     ]
+    first = first_incident(runs)
+    if first is not None and len(bad) > 1:
+        replica = f", replica {first['replica']}" if first.get("replica") is not None else ""
+        lines.append(f"first incident: run {first['run']} at step {first['step']}{replica}")
+    for problem in problems:
+        lines.append(f"warning: skipped {problem['path']}: {problem['reason']}")
     for run in runs:
         incidents = run["incidents"]
         status = "INCIDENT" if incidents else "healthy"
@@ -258,7 +425,29 @@ def report_text(logdir, runs, limit=DEFAULT_LIMIT):
             lines.append(f"  note: {note}")
         if run.get("skipped"):
             lines.append(f"  warning: {run['skipped']} unreadable record(s) skipped")
+        for stopped in run.get("load_errors") or []:
+            lines.append(
+                f"  warning: {stopped['file']}: {stopped['error']}: the records after it "
+                "were not read (cut off, corrupt, or still being written)"
+            )
+        unknown = run.get("unknown_kinds") or {}
+        if unknown:
+            kinds = ", ".join(f"{kind or '(none)'} ({count})" for kind, count in unknown.items())
+            lines.append(
+                f"  note: records of kinds this nantrace {__version__} does not know were "
+                f"ignored (written by a newer version?): {kinds}"
+            )
     return "\n".join(lines)
+
+
+def _terminal_safe(text):
+    """`text` with control characters other than newline and tab escaped:
+    the strings come from event files, possibly someone else's, and must not
+    drive the terminal (ANSI escape sequences, carriage returns, ...)."""
+    return "".join(
+        c if c in "\n\t" or unicodedata.category(c) != "Cc" else repr(c)[1:-1]
+        for c in text
+    )
 
 
 # ---------------------------------------------------------------- main
@@ -296,12 +485,15 @@ def _parser():
 def main(argv=None):
     args = _parser().parse_args(argv)
     logdir = args.logdir
+    problems = []
     try:
-        runs = load_logdir(logdir)
+        runs = load_logdir(logdir, problems)
     except ReportError as error:
         print(f"nantrace: {error}", file=sys.stderr)
         return EXIT_ERROR
     if not runs:
+        for problem in problems:
+            print(f"nantrace: skipped {problem['path']}: {problem['reason']}", file=sys.stderr)
         print(
             f"nantrace: no nantrace records under {logdir}: record a run with "
             f"`with nantrace.record({json.dumps(logdir)}): ...` "
@@ -314,9 +506,14 @@ def main(argv=None):
     from tb_nantrace import reader
 
     if args.json:
-        text = reader.dumps(report_json(logdir, runs), indent=2)
+        text = reader.dumps(report_json(logdir, runs, problems), indent=2)
     else:
-        text = report_text(logdir, runs, limit=max(args.limit, 0))
+        text = _terminal_safe(report_text(logdir, runs, limit=max(args.limit, 0),
+                                          problems=problems))
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    # Escape what stdout cannot carry (a non-UTF-8 locale, a lone surrogate
+    # from a file name) rather than die in print().
+    text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
     try:
         print(text)
         sys.stdout.flush()
