@@ -37,12 +37,31 @@ async function bundle() {
     minify: false,
     sourcemap: false,
     treeShaking: true,
+    // uPlot's stylesheet is bundled as a string (src/index.ts injects it).
+    loader: { ".css": "text" },
     banner: { js: BANNER },
     logLevel: "warning",
   });
   if (result.errors.length > 0) throw new Error("esbuild failed");
   const [out] = result.outputFiles;
-  return Buffer.from(out.contents);
+  return Buffer.concat([Buffer.from(out.contents), Buffer.from(licenseFooter())]);
+}
+
+// The bundled third-party code is MIT licensed: its notices travel with it,
+// as a comment at the end of the bundle (read from the pinned packages).
+const THIRD_PARTY = [
+  ["uPlot", "node_modules/uplot/package.json", "node_modules/uplot/LICENSE"],
+  ["@dagrejs/dagre", "node_modules/@dagrejs/dagre/package.json", "node_modules/@dagrejs/dagre/LICENSE"],
+];
+
+function licenseFooter() {
+  let text = "\n/* Third-party code bundled above, and its licenses:\n";
+  for (const [name, pkg, license] of THIRD_PARTY) {
+    const version = JSON.parse(readFileSync(path.join(frontendDir, pkg), "utf8")).version;
+    const body = readFileSync(path.join(frontendDir, license), "utf8").replace(/\r\n/g, "\n").replace(/\*\//g, "* /").trim();
+    text += `\n--- ${name} ${version} ---\n${body}\n`;
+  }
+  return text + "*/\n";
 }
 
 function firstDifference(a, b) {

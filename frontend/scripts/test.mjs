@@ -20,6 +20,7 @@ try {
     platform: "node",
     target: ["node18"],
     outExtension: { ".js": ".mjs" },
+    loader: { ".css": "text" },
     logLevel: "warning",
   });
   const files = tests.map((f) => path.join(outdir, f));

@@ -7,12 +7,14 @@
 // parsing sinks (see scripts/lint-dom.mjs) across frontend/src.
 
 export type Child = Node | string | number | null | undefined | false;
+/** A child or (nested) arrays of children. */
+export type Children = Child | readonly Children[];
 
 /** Creates `<tag class="cls">` holding `children` (strings become text). */
 export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   cls?: string | null,
-  ...children: (Child | Child[])[]
+  ...children: Children[]
 ): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   if (cls) node.className = cls;
@@ -21,9 +23,9 @@ export function el<K extends keyof HTMLElementTagNameMap>(
 }
 
 /** Appends children; strings and numbers become text nodes, never markup. */
-export function append(parent: Node, ...children: (Child | Child[])[]): void {
+export function append(parent: Node, ...children: Children[]): void {
   for (const child of children) {
-    if (Array.isArray(child)) {
+    if (isList(child)) {
       append(parent, ...child);
     } else if (child === null || child === undefined || child === false) {
       continue;
@@ -35,13 +37,17 @@ export function append(parent: Node, ...children: (Child | Child[])[]): void {
   }
 }
 
+function isList(c: Children): c is readonly Children[] {
+  return Array.isArray(c);
+}
+
 /** Removes every child of `node`. */
 export function clear(node: Node): void {
   while (node.firstChild) node.removeChild(node.firstChild);
 }
 
 /** Replaces the children of `node`. */
-export function replaceChildren(node: Node, ...children: (Child | Child[])[]): void {
+export function replaceChildren(node: Node, ...children: Children[]): void {
   clear(node);
   append(node, ...children);
 }
@@ -49,7 +55,7 @@ export function replaceChildren(node: Node, ...children: (Child | Child[])[]): v
 /** A `<button type="button">` with a click handler. */
 export function button(
   cls: string | null,
-  label: Child | Child[],
+  label: Children,
   onClick: (ev: MouseEvent) => void,
 ): HTMLButtonElement {
   const b = el("button", cls, label);
@@ -59,6 +65,6 @@ export function button(
 }
 
 /** A section with a heading, used for every top-level block of a run. */
-export function section(cls: string, title: string, ...children: (Child | Child[])[]): HTMLElement {
+export function section(cls: string, title: string, ...children: Children[]): HTMLElement {
   return el("section", `nt-section ${cls}`, el("h2", "nt-section-title", title), ...children);
 }

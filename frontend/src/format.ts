@@ -204,3 +204,15 @@ export function splitControls(text: string): { text: string; control: boolean }[
   if (last < text.length || out.length === 0) out.push({ text: text.slice(last), control: false });
   return out;
 }
+
+/**
+ * `text` with invisible/bidi control characters spelled "<U+202E>": for
+ * names shown in labels, lists and canvases, where a right-to-left override
+ * would make a recorded name read as another one.
+ */
+export function showControls(text: string | null | undefined): string {
+  if (text === null || text === undefined) return "";
+  return splitControls(String(text))
+    .map((p) => p.text)
+    .join("");
+}

@@ -1,6 +1,6 @@
 // Rendering of one incident: headline, fields, source, tensor stats, diagnosis.
 
-import { el, type Child } from "./dom";
+import { button, el, type Child } from "./dom";
 import {
   MISSING,
   fileLine,
@@ -13,10 +13,12 @@ import {
   kindLabel,
   phaseLabel,
   plural,
+  showControls,
   splitControls,
 } from "./format";
 import { offendingInputFields, offendingOutputFields, type StatField } from "./highlight";
-import type { Incident, StackFrame, TensorStats } from "./types";
+import type { Incident, StackFrame, TensorStats, Warning } from "./types";
+import { contributingWarnings, otherWarningsBefore } from "./warnings";
 
 /** Value cell of a field: data as text, or a muted dash when absent. */
 function value(v: string | null | undefined, code = false): HTMLElement {
@@ -60,7 +62,7 @@ function renderFields(inc: Incident): HTMLElement {
 }
 
 /** CSS class suffix for a phase; unknown (data) phases map to a constant. */
-function phaseClass(phase: string | null | undefined): string {
+export function phaseClass(phase: string | null | undefined): string {
   switch (phase) {
     case "input":
     case "forward":
@@ -105,7 +107,7 @@ export function renderCode(frame: StackFrame): HTMLElement {
   return box;
 }
 
-function renderSource(frame: StackFrame): HTMLElement {
+export function renderSource(frame: StackFrame): HTMLElement {
   return el(
     "div",
     "nt-source",
@@ -173,7 +175,70 @@ export function renderStatsTable(stats: TensorStats[], marks: Set<StatField>[]):
   return el("div", "nt-table-wrap", el("table", "nt-stats", el("thead", null, head), body));
 }
 
-function renderDiagnosis(inc: Incident): HTMLElement {
+/** One warning: "step 12 · layer dense: message". */
+function warningLine(w: Warning): HTMLElement {
+  return el(
+    "li",
+    "nt-warning-line",
+    el("span", "nt-warning-step", `step ${fmtCount(w.step)}`),
+    w.layer ? [" · layer ", el("code", null, showControls(w.layer))] : null,
+    w.metric ? [" · ", el("code", null, w.metric)] : null,
+    ": ",
+    el("span", "nt-warning-message", w.message || w.code || ""),
+  );
+}
+
+const SHOWN_PER_CODE = 3;
+
+/** cause.contributing codes, each with the recorded warnings of that code. */
+function renderContributing(inc: Incident, warnings: Warning[] | null): HTMLElement[] {
+  const entries = contributingWarnings(inc, warnings);
+  const out: HTMLElement[] = [];
+  if (entries.length > 0) {
+    out.push(el("h4", null, "Contributing"));
+    out.push(
+      el(
+        "ul",
+        "nt-contrib",
+        entries.map((e) =>
+          el(
+            "li",
+            "nt-contrib-item",
+            el("code", "nt-warn-code", e.code),
+            " ",
+            e.warnings.length > 0
+              ? el("span", "nt-muted", plural(e.warnings.length, "warning") + " before this step")
+              : el("span", "nt-muted", warnings === null ? "" : "no matching warning was recorded"),
+            e.warnings.length > 0
+              ? el(
+                  "ul",
+                  "nt-warning-list",
+                  e.warnings.slice(0, SHOWN_PER_CODE).map(warningLine),
+                  e.warnings.length > SHOWN_PER_CODE
+                    ? el("li", "nt-muted", `… and ${plural(e.warnings.length - SHOWN_PER_CODE, "earlier one")}`)
+                    : null,
+                )
+              : null,
+          ),
+        ),
+      ),
+    );
+  }
+  const others = otherWarningsBefore(inc, warnings);
+  if (others.length > 0) {
+    out.push(
+      el(
+        "details",
+        "nt-other-warnings",
+        el("summary", null, `${plural(others.length, "other early warning")} before this step`),
+        el("ul", "nt-warning-list", others.slice(-20).reverse().map((w) => [warningLine(w)])),
+      ),
+    );
+  }
+  return out;
+}
+
+function renderDiagnosis(inc: Incident, warnings: Warning[] | null): HTMLElement {
   const cause = inc.cause ?? { code: "unknown", summary: "", contributing: [], fixes: [] };
   const contributing = Array.isArray(cause.contributing) ? cause.contributing : [];
   const fixes = Array.isArray(cause.fixes) ? cause.fixes : [];
@@ -188,14 +253,12 @@ function renderDiagnosis(inc: Incident): HTMLElement {
       " ",
       cause.summary ? el("span", "nt-cause-summary", cause.summary) : el("span", "nt-muted", "No summary."),
     ),
-    contributing.length > 0
-      ? [el("h4", null, "Contributing"), el("ul", "nt-list", contributing.map((c) => el("li", null, c)))]
-      : null,
+    contributing.length > 0 || warnings !== null ? renderContributing(inc, warnings) : null,
     fixes.length > 0 ? [el("h4", null, "Fixes"), el("ol", "nt-list nt-fixes", fixes.map((f) => el("li", null, f)))] : null,
   );
 }
 
-function renderStack(stack: StackFrame[]): HTMLElement | null {
+export function renderStack(stack: StackFrame[]): HTMLElement | null {
   if (!Array.isArray(stack) || stack.length === 0) return null;
   const details = el("details", "nt-stack", el("summary", null, `Call stack (${plural(stack.length, "user frame")}, innermost last)`));
   for (const frame of stack) {
@@ -218,8 +281,11 @@ function renderStack(stack: StackFrame[]): HTMLElement | null {
   return details;
 }
 
-/** Full body of an incident (without the headline). */
-export function renderIncidentBody(inc: Incident): HTMLElement {
+/**
+ * Full body of an incident (without the headline). `warnings`: the run's
+ * early warnings (null when the backend sends none).
+ */
+export function renderIncidentBody(inc: Incident, warnings: Warning[] | null = null): HTMLElement {
   const inputs = Array.isArray(inc.inputs) ? inc.inputs : [];
   const outputs = Array.isArray(inc.outputs) ? inc.outputs : [];
   return el(
@@ -234,19 +300,32 @@ export function renderIncidentBody(inc: Incident): HTMLElement {
       ? renderStatsTable(inputs, offendingInputFields(inc.op?.type, inputs))
       : el("p", "nt-muted", "No input statistics were recorded."),
     outputs.length > 0 ? [el("h3", null, "Outputs"), renderStatsTable(outputs, offendingOutputFields(outputs))] : null,
-    renderDiagnosis(inc),
+    renderDiagnosis(inc, warnings),
     renderStack(inc.stack),
   );
 }
 
-/** The origin incident: headline + everything, shown without any click. */
-export function renderOriginIncident(inc: Incident): HTMLElement {
+/**
+ * The selected incident (the origin, incidents[0], unless another one was
+ * picked): headline + everything, shown without any click.
+ */
+export function renderOriginIncident(
+  inc: Incident,
+  warnings: Warning[] | null = null,
+  first = true,
+  onShowFirst: (() => void) | null = null,
+): HTMLElement {
   return el(
     "section",
-    "nt-section nt-origin",
-    el("h2", "nt-section-title", "Where it started"),
-    renderHeadline(inc, true),
-    renderIncidentBody(inc),
+    first ? "nt-section nt-origin" : "nt-section nt-origin nt-origin-later",
+    el(
+      "div",
+      "nt-origin-head",
+      el("h2", "nt-section-title", first ? "Where it started" : `Incident #${inc.index} (selected)`),
+      !first && onShowFirst ? button("nt-btn-small", "Back to where it started", onShowFirst) : null,
+    ),
+    renderHeadline(inc, first),
+    renderIncidentBody(inc, warnings),
   );
 }
 
@@ -263,16 +342,40 @@ export function renderIncidentSummaryLine(inc: Incident): Child[] {
   ];
 }
 
-/** Later incidents as a list; each expands (rendered lazily) on click. */
-export function renderLaterIncidents(incidents: Incident[], capped: boolean): HTMLElement {
+/**
+ * Later incidents as a list; each expands (rendered lazily) on click and can
+ * be selected (shown in the panel above, the timeline and the graph).
+ */
+export function renderLaterIncidents(
+  incidents: Incident[],
+  capped: boolean,
+  warnings: Warning[] | null = null,
+  onSelect: ((inc: Incident) => void) | null = null,
+  selectedKey: string | null = null,
+): HTMLElement {
   const list = el("div", "nt-later-list");
   for (const inc of incidents) {
-    const details = el("details", "nt-later", el("summary", "nt-later-summary", renderIncidentSummaryLine(inc)));
+    const key = `${inc.session ?? ""}:${inc.index}`;
+    const details = el(
+      "details",
+      key === selectedKey ? "nt-later nt-later-selected" : "nt-later",
+      el("summary", "nt-later-summary", renderIncidentSummaryLine(inc), key === selectedKey ? el("span", "nt-badge nt-badge-sel", "selected") : null),
+    );
     let rendered = false;
     details.addEventListener("toggle", () => {
       if (details.open && !rendered) {
         rendered = true;
-        details.appendChild(el("div", "nt-later-body", renderHeadline(inc, false), renderIncidentBody(inc)));
+        details.appendChild(
+          el(
+            "div",
+            "nt-later-body",
+            onSelect && key !== selectedKey
+              ? button("nt-btn-small", "Select: show it above, in the timeline and the graph", () => onSelect(inc))
+              : null,
+            renderHeadline(inc, false),
+            renderIncidentBody(inc, warnings),
+          ),
+        );
       }
     });
     list.appendChild(details);

@@ -15,6 +15,10 @@ export interface RunSummary {
   status: RunStatus | string;
   steps: number;
   incident_count: number;
+  /** Early warnings of the run; not (yet) sent by every backend. */
+  warning_count?: number;
+  /** info.status of the run ("running", ...); not (yet) sent by every backend. */
+  run_status?: string | null;
   /** Records that could not be decoded (corrupt/unknown), when the backend says. */
   skipped?: number;
 }
@@ -100,6 +104,46 @@ export interface Incident {
   mode: string | null;
   note: string | null;
   wall_time: number;
+  /** Id of the recording (several recordings can share a run directory). */
+  session?: string;
+  /** The failing step's graph around the origin; absent from older records. */
+  graph?: IncidentGraph | null;
+}
+
+/** State of one op of the failing step (how the NaN/Inf reached it). */
+export type NodeState = "origin" | "propagated" | "finite" | "input" | "variable";
+
+export interface GraphNode {
+  name: string;
+  type: string;
+  layer: string | null;
+  phase: Phase | string | null;
+  state: NodeState | string;
+}
+
+/**
+ * The failing step's graph around the origin: its upstream cone back to
+ * inputs/variables and its propagation path down to loss/gradients/updates.
+ */
+export interface IncidentGraph {
+  nodes: GraphNode[];
+  /** [source name, destination name] */
+  edges: [string, string][];
+  /** The recorder dropped part of the graph (size cap). */
+  truncated: boolean;
+}
+
+/** An early warning found in the health timeline. */
+export interface Warning {
+  index: number;
+  step: number;
+  code: string;
+  layer: string | null;
+  metric: string | null;
+  message: string;
+  /** [step, value] pairs behind the warning. */
+  evidence: [number, JsonNumber][];
+  session?: string;
 }
 
 export interface RunDetail {
@@ -109,6 +153,53 @@ export interface RunDetail {
   info: RunInfo | null;
   /** Oldest first: incidents[0] is where the instability originated. */
   incidents: Incident[];
+  /** Early warnings, oldest first (absent from older backends). */
+  warnings?: Warning[];
+  /** Record kinds this viewer does not know (a newer writer's): kind -> tags. */
+  unknown_kinds?: Record<string, number>;
   /** Records that could not be decoded (corrupt/unknown), when the backend says. */
   skipped?: number;
+}
+
+/** An incident as the timeline marks it. */
+export interface IncidentMarker {
+  index: number;
+  session: string;
+  step: number;
+  kind: string;
+  phase: string;
+  op: string;
+}
+
+/** One timeline series: a metric, overall (layer null) or of one layer. */
+export interface TimelineSeries {
+  metric: string;
+  layer: string | null;
+  min?: JsonNumber[];
+  max?: JsonNumber[];
+  mean?: JsonNumber[];
+  last?: JsonNumber[];
+}
+
+/** GET timeline: the sampled long-horizon health, downsampled by the server. */
+export interface TimelineResponse {
+  run: string;
+  points: number;
+  chunks: number;
+  /** First step of each point's bucket. */
+  first_steps: number[];
+  /** Last step of each point's bucket (the x of the point). */
+  steps: number[];
+  series: TimelineSeries[];
+  incidents: IncidentMarker[];
+  warnings: Warning[];
+}
+
+/** GET window: full-resolution health of the steps before one incident. */
+export interface WindowResponse {
+  run: string;
+  session: string;
+  incident: number;
+  steps: number[];
+  series: { metric: string; layer: string | null; values: JsonNumber[] }[];
 }
