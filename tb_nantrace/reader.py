@@ -216,6 +216,8 @@ class _RunData:
                 "status": self.status(),
                 "steps": self.steps(),
                 "incident_count": len(self.incidents),
+                "warning_count": len(self.warnings),
+                "run_status": (self.info().status or None) if self.info() is not None else None,
                 "skipped": self.skipped,
             }
         )
@@ -255,9 +257,10 @@ class _RunData:
             }
         )
 
-    def window(self, session, index):
+    def window(self, session, index, metrics=None):
         """Full-resolution health before incident `index` of `session`
-        (the latest session when `session` is empty), column by column."""
+        (the latest session when `session` is empty), column by column;
+        only the `metrics` asked for, if any."""
         if not session:
             matching = sorted(k for k in self.windows if k[1] == index)
             session = matching[-1][0] if matching else ""
@@ -277,6 +280,7 @@ class _RunData:
                  "layer": (message.layer[c] if c < len(message.layer) else "") or None,
                  "values": values[c::columns][: len(steps)]}
                 for c in range(columns)
+                if not metrics or message.metric[c] in metrics
             ],
             "skipped": self.skipped,
         })
@@ -497,12 +501,12 @@ def read_timeline(data_provider, ctx, experiment_id, run, max_points=DEFAULT_TIM
     return data.timeline(max_points, stats, metrics, layers)
 
 
-def read_window(data_provider, ctx, experiment_id, run, incident, session=""):
+def read_window(data_provider, ctx, experiment_id, run, incident, session="", metrics=None):
     """The flight-recorder window of one incident, or None if not recorded.
     Raises UnknownRunError, or UnreadableRecordsError when it may have been
     recorded but windows of this run could not be read."""
     data = _one_run(data_provider, ctx, experiment_id, run, (metadata.KIND_WINDOW,))
-    found = data.window(session, incident)
+    found = data.window(session, incident, metrics)
     if found is None and data.skipped:
         raise UnreadableRecordsError(
             f"run {run!r}: no readable health window for incident {incident} "

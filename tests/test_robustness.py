@@ -215,16 +215,19 @@ def test_run_list_shows_every_run_and_what_was_skipped(hostile_client):
     runs = {r["run"]: r for r in body["runs"]}
     assert [r["run"] for r in body["runs"]] == RUNS
     assert runs["good"] == {"run": "good", "status": "incident", "steps": 10,
-                            "incident_count": 1, "skipped": 0}
+                            "incident_count": 1, "warning_count": 0,
+                            "run_status": "finished", "skipped": 0}
     assert runs["truncated"]["incident_count"] == 3
     assert runs["corrupt"]["incident_count"] == 2
     assert runs["newer"]["incident_count"] == 1 and runs["newer"]["skipped"] == 0
     # Timeline up to step 319, nothing else: healthy, 320 steps seen.
     assert runs["health_only"] == {"run": "health_only", "status": "healthy", "steps": 320,
-                                   "incident_count": 0, "skipped": 0}
+                                   "incident_count": 0, "warning_count": 0, "run_status": None,
+                                   "skipped": 0}
     # Three unreadable incident tags; the window is not read for the list.
     assert runs["badtensor"] == {"run": "badtensor", "status": "incident", "steps": 4,
-                                 "incident_count": 1, "skipped": 3}
+                                 "incident_count": 1, "warning_count": 0,
+                                 "run_status": "running", "skipped": 3}
 
 
 def test_truncated_event_file_keeps_the_records_before_the_cut(hostile_client, hostile,

@@ -201,12 +201,15 @@ def check_runs(body):
     runs = {r["run"]: r for r in body["runs"]}
     assert [r["run"] for r in body["runs"]] == ["big", "healthy", "nested/deep"]
     assert runs["big"] == {"run": "big", "status": "incident", "steps": 400,
-                           "incident_count": BIG, "skipped": 0}
+                           "incident_count": BIG, "warning_count": 0,
+                           "run_status": "finished", "skipped": 0}
     assert runs["healthy"] == {"run": "healthy", "status": "healthy", "steps": 50,
-                               "incident_count": 0, "skipped": 0}
+                               "incident_count": 0, "warning_count": 0,
+                               "run_status": "finished", "skipped": 0}
     # Killed run: no run_end; the incident at step 41 proves 42 steps ran.
     assert runs["nested/deep"] == {"run": "nested/deep", "status": "incident", "steps": 42,
-                                   "incident_count": 1, "skipped": 1}
+                                   "incident_count": 1, "warning_count": 0,
+                                   "run_status": "running", "skipped": 1}
 
 
 def check_big(detail):
@@ -356,7 +359,8 @@ def test_reader_skips_bad_records():
     ctx = tb_context.RequestContext()
     (summary,) = reader.list_runs(fake, ctx, "")
     assert summary == {"run": "r", "status": "incident", "steps": 8,
-                       "incident_count": 1, "skipped": 3}
+                       "incident_count": 1, "warning_count": 0, "run_status": None,
+                       "skipped": 3}
     detail = reader.read_run(fake, ctx, "", "r")
     assert [i["index"] for i in detail["incidents"]] == [3]
     with pytest.raises(reader.UnknownRunError):

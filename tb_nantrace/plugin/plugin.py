@@ -10,7 +10,7 @@ Routes (under /data/plugin/nantrace):
     /timeline?run=NAME[&metric=M&layer=L&stats=max,mean&max_points=500]
                      the sampled health timeline, downsampled here, with
                      incident and warning markers
-    /window?run=NAME&incident=I[&session=S]
+    /window?run=NAME&incident=I[&session=S&metric=M...]
                      full-resolution health before incident I
     /*               any other path: a JSON 404 (not TensorBoard's text one)
 
@@ -179,7 +179,8 @@ class NanTracePlugin(base_plugin.TBPlugin):
         experiment = plugin_util.experiment_id(request.environ)
 
         def window():
-            found = reader.read_window(self._data_provider, ctx, experiment, run, incident, session)
+            found = reader.read_window(self._data_provider, ctx, experiment, run, incident, session,
+                                       request.args.getlist("metric") or None)
             if found is None:
                 raise errors.NotFoundError(f"run {run!r}: incident {incident} has no health window")
             return found

@@ -13,7 +13,7 @@ from tb_nantrace.proto import nantrace_pb2
 
 MAX_UPSTREAM = 2500
 MAX_DOWNSTREAM = 2500
-OWN_SCOPE = "nantrace"
+OWN_SCOPE = "nantrace"  # instrument.OWN_SCOPE; this module stays TF-free
 INPUT_OPS = {"Placeholder", "IteratorGetNext", "IteratorGetNextSync", "OptionalGetValue",
              "MultiDeviceIteratorGetNextFromShard"}
 VARIABLE_OPS = {"ReadVariableOp", "VarHandleOp", "ResourceGather"}

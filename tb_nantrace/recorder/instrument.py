@@ -52,15 +52,21 @@ ITERATOR_OPS = frozenset(
 SKIPPED_GRAPH_PREFIXES = ("Dataset_", "initialize_variables", "__inference_Dataset")
 
 _thread = threading.local()
+OWN_SCOPE = "nantrace"
 
 
 @contextlib.contextmanager
 def uninstrumented():
-    """Ops created inside are nantrace's own and are never instrumented."""
+    """Ops created inside are nantrace's own: never instrumented, and named
+    under a `nantrace` scope so the incident graph can leave them out."""
     previous = getattr(_thread, "inside", False)
     _thread.inside = True
     try:
-        yield
+        if tf.executing_eagerly():
+            yield
+        else:
+            with tf.name_scope(OWN_SCOPE):
+                yield
     finally:
         _thread.inside = previous
 
@@ -158,8 +164,7 @@ class OpCallback:
             tf.py_function(fire, [step, replica] + list(inputs) + list(outputs), Tout=[])
             return tf.no_op()
 
-        with tf.name_scope("nantrace"):  # left out of the incident's graph
-            check = tf.cond(all_finite(predicate_tensors), tf.no_op, report)
+        check = tf.cond(all_finite(predicate_tensors), tf.no_op, report)
         # Remembered so the optimizer guard can run after every check.
         graph = tf.compat.v1.get_default_graph()
         graph._nantrace_last_check = check if isinstance(check, tf.Operation) else check.op
