@@ -7,13 +7,15 @@ updates). nantrace's own ops live under the `nantrace` name scope and are
 left out.
 """
 
+import re
 from collections import deque
 
 from tb_nantrace.proto import nantrace_pb2
 
 MAX_UPSTREAM = 2500
 MAX_DOWNSTREAM = 2500
-OWN_SCOPE = "nantrace"  # instrument.OWN_SCOPE; this module stays TF-free
+OWN_SCOPE = "nantrace"  # instrument.OWN_SCOPE
+_OWN = re.compile(OWN_SCOPE + r"(_\d+)?")
 INPUT_OPS = {"Placeholder", "IteratorGetNext", "IteratorGetNextSync", "OptionalGetValue",
              "MultiDeviceIteratorGetNextFromShard"}
 VARIABLE_OPS = {"ReadVariableOp", "VarHandleOp", "ResourceGather"}
@@ -21,7 +23,8 @@ STOP_OPS = {"Const"}  # not worth a node
 
 
 def _own(op):
-    return OWN_SCOPE in op.name.split("/")
+    # Re-entered name scopes get suffixes: nantrace, nantrace_1, ...
+    return any(_OWN.fullmatch(part) for part in op.name.split("/"))
 
 
 def _producers(op):
