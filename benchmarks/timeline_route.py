@@ -75,20 +75,10 @@ def main():
 
 
 def measure_wsgi(root, routes, repeats):
-    from tensorboard.backend import application
-    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-    from tensorboard.plugins import base_plugin
-    from werkzeug.test import Client
+    from plugin_app import plugin_client
 
-    from tb_nantrace.plugin.loader import NanTracePluginLoader
-
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={"nantrace": 100})
-    multiplexer.AddRunsFromDirectory(root)
-    multiplexer.Reload()
-    context = base_plugin.TBContext(
-        logdir=root, data_provider=data_provider.MultiplexerDataProvider(multiplexer, root),
-        multiplexer=multiplexer)
-    client = Client(application.TensorBoardWSGI([NanTracePluginLoader().load(context)]))
+    # 100 nantrace points per tag, as the Rust data server keeps.
+    client = plugin_client(root, keep=100)
     rows = []
     for label, route in routes.items():
         get = lambda: client.get("/data/plugin/nantrace/" + route).data  # noqa: E731

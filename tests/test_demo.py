@@ -12,15 +12,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
-from werkzeug.test import Client  # noqa: E402
 
-from tensorboard.backend import application  # noqa: E402
-from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer  # noqa: E402
-from tensorboard.plugins import base_plugin  # noqa: E402
 
 from demo import SCENARIOS  # noqa: E402
+from plugin_app import plugin_client  # noqa: E402
 from recorded import read_back  # noqa: E402
-from tb_nantrace.plugin.loader import NanTracePluginLoader  # noqa: E402
 from tensorboard_process import TensorBoardProcess, stop_all  # noqa: E402
 
 FAILING = [name for name in SCENARIOS if name != "healthy"]
@@ -115,18 +111,6 @@ def test_timeline_warnings_explain_the_incidents(guard_logdir):
     healthy = runs["healthy"]
     assert healthy["status"] == "healthy" and healthy["incidents"] == []
     assert healthy["warnings"] == [] and healthy["steps"] == 128
-
-
-def plugin_client(root):
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={"nantrace": 0})
-    multiplexer.AddRunsFromDirectory(str(root))
-    multiplexer.Reload()
-    context = base_plugin.TBContext(
-        logdir=str(root),
-        data_provider=data_provider.MultiplexerDataProvider(multiplexer, str(root)),
-        multiplexer=multiplexer,
-    )
-    return Client(application.TensorBoardWSGI([NanTracePluginLoader().load(context)]))
 
 
 def check_routes(get_json):

@@ -29,17 +29,13 @@ import werkzeug.wrappers
 from google.protobuf.message import DecodeError
 from werkzeug.test import Client
 
-from tensorboard.backend import application
-from tensorboard.backend.event_processing import data_provider as tb_data_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.compat.proto import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorboard.data import provider as provider_lib
-from tensorboard.plugins import base_plugin
 from tensorboard import context as tb_context
 
 import event_files as ef
+from plugin_app import plugin_app
 from tb_nantrace import metadata, reader, records
-from tb_nantrace.plugin.loader import NanTracePluginLoader
 from tb_nantrace.proto import nantrace_pb2 as pb
 from tb_nantrace.report import cli
 from tensorboard_process import strict_json_loads
@@ -317,14 +313,7 @@ def client(tmp_path_factory):
                     dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)])))
     bad.write(root / "c")
     cli._avoid_tensorflow(".")  # as `nantrace report` does, when TF is not loaded yet
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={metadata.PLUGIN_NAME: 0})
-    multiplexer.AddRunsFromDirectory(str(root))
-    multiplexer.Reload()
-    provider = tb_data_provider.MultiplexerDataProvider(multiplexer, str(root))
-    plugin = NanTracePluginLoader().load(base_plugin.TBContext(
-        data_provider=provider, logdir=str(root), multiplexer=multiplexer))
-    app = EnvironRecorder(application.TensorBoardWSGI([plugin], data_provider=provider))
+    app = EnvironRecorder(plugin_app(root))
     return Client(app), app
 
 

@@ -19,21 +19,16 @@ import urllib.parse
 
 import numpy as np
 import pytest
-from werkzeug.test import Client
 
 from tensorboard import context as tb_context
-from tensorboard.backend import application
-from tensorboard.backend.event_processing import data_provider as tb_data_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
 from tensorboard.compat.proto import types_pb2
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 from tensorboard.data import provider as provider_lib
-from tensorboard.plugins import base_plugin
 
 import event_files as ef
+from plugin_app import plugin_client
 from tb_nantrace import metadata, reader, records
-from tb_nantrace.plugin.loader import NanTracePluginLoader
 from tb_nantrace.proto import nantrace_pb2 as pb
 from tb_nantrace.report import cli
 from tensorboard_process import strict_json_loads
@@ -54,16 +49,7 @@ def tf_free():
 
 def client_for(root):
     tf_free()
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={metadata.PLUGIN_NAME: 0}
-    )
-    multiplexer.AddRunsFromDirectory(str(root))
-    multiplexer.Reload()
-    provider = tb_data_provider.MultiplexerDataProvider(multiplexer, str(root))
-    context = base_plugin.TBContext(data_provider=provider, logdir=str(root),
-                                    multiplexer=multiplexer)
-    plugin = NanTracePluginLoader().load(context)
-    return Client(application.TensorBoardWSGI([plugin], data_provider=provider))
+    return plugin_client(root)
 
 
 def get(client, route, status=200, **params):

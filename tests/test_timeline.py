@@ -6,14 +6,8 @@ import json
 import os
 
 import pytest
-from werkzeug.test import Client
-
-from tensorboard.backend import application
-from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-from tensorboard.plugins import base_plugin
-
+from plugin_app import plugin_client
 from synthetic_runs import columns, write_long_run
-from tb_nantrace.plugin.loader import NanTracePluginLoader
 
 STEPS = 1_000_000
 
@@ -24,15 +18,7 @@ def long_run(tmp_path_factory):
     chunks = write_long_run(str(root / "run"), STEPS)
     # TensorBoard's Rust data server keeps 100 points per tensor tag: read the
     # same way here.
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={"nantrace": 100})
-    multiplexer.AddRunsFromDirectory(str(root))
-    multiplexer.Reload()
-    context = base_plugin.TBContext(
-        logdir=str(root),
-        data_provider=data_provider.MultiplexerDataProvider(multiplexer, str(root)),
-        multiplexer=multiplexer,
-    )
-    client = Client(application.TensorBoardWSGI([NanTracePluginLoader().load(context)]))
+    client = plugin_client(root, keep=100)
     return root, chunks, client
 
 

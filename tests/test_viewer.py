@@ -11,15 +11,14 @@ import textwrap
 
 import numpy as np
 import pytest
-from werkzeug.test import Client
 
 from tensorboard import context as tb_context
-from tensorboard.backend import application
 from tensorboard.backend.event_processing import data_provider as tb_data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.data import provider as provider_lib
 from tensorboard.plugins import base_plugin
 
+from plugin_app import plugin_client
 from tb_nantrace import metadata, reader, records
 from tb_nantrace.plugin import plugin as plugin_module
 from tb_nantrace.plugin.loader import NanTracePluginLoader
@@ -177,13 +176,7 @@ def _provider(path):
 
 @pytest.fixture(scope="module")
 def client(logdir):
-    multiplexer, provider = _provider(logdir)
-    context = base_plugin.TBContext(
-        data_provider=provider, logdir=str(logdir), multiplexer=multiplexer
-    )
-    plugin = NanTracePluginLoader().load(context)
-    app = application.TensorBoardWSGI([plugin], data_provider=provider)
-    return Client(app)
+    return plugin_client(logdir)
 
 
 def _json(response, status=200):
