@@ -483,7 +483,16 @@ NO_TF_SCRIPT = textwrap.dedent(
     runs = client.get("/data/plugin/nantrace/runs")
     run = client.get("/data/plugin/nantrace/run?run=big")
     js = client.get("/data/plugin/nantrace/index.js")
+    tensorflow_loaded = sys.modules.get("tensorflow") is not None
+    record_error = None
+    if BLOCK:
+        import tb_nantrace
+        try:
+            tb_nantrace.record(logdir)
+        except ImportError as error:
+            record_error = str(error)
     print(json.dumps({
+        "record_error": record_error,
         "code": code,
         "report_runs": [r["run"] for r in report["runs"]],
         "runs_status": runs.status_code,
@@ -491,7 +500,7 @@ NO_TF_SCRIPT = textwrap.dedent(
         "run_status": run.status_code,
         "incidents": len(run.get_json()["incidents"]),
         "js_status": js.status_code,
-        "tensorflow_loaded": sys.modules.get("tensorflow") is not None,
+        "tensorflow_loaded": tensorflow_loaded,
     }))
     """
 )
@@ -516,6 +525,8 @@ def test_viewer_without_tensorflow(logdir, tmp_path, mode):
     assert (outcome["run_status"], outcome["incidents"]) == (200, BIG)
     assert outcome["js_status"] == 200
     assert outcome["tensorflow_loaded"] is False
+    if mode == "block":  # recording needs TensorFlow, and says how to get it
+        assert "pip install 'tb-nantrace[tensorflow]'" in outcome["record_error"]
 
 
 # ---------------------------------------------------------------- (b) real TensorBoard
