@@ -138,7 +138,8 @@ class OpCallback:
         if not checked:
             return None
         with uninstrumented():
-            raw = [(f.filename, f.lineno, f.name) for f in outputs[0].op.traceback]
+            op = outputs[0].op
+            raw = lambda: [(f.filename, f.lineno, f.name) for f in op.traceback]  # noqa: E731
             site = self.session.registry.add(
                 op_type, op_name or outputs[0].op.name, list(inputs), list(outputs), raw,
                 graph_name, graph,

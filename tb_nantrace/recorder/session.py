@@ -531,9 +531,10 @@ def build_incident(site, step, inputs, outputs, index, mode, cause_code=None):
     for i, array in enumerate(outputs):
         name = site.output_names[i] if i < len(site.output_names) else f"output_{i}"
         incident.outputs.append(stats.tensor_stats(name, array))
-    if site.frames:
-        incident.stack.extend(site.frames)
-        incident.source.CopyFrom(site.frames[-1])
+    frames = site.stack()
+    if frames:
+        incident.stack.extend(frames)
+        incident.source.CopyFrom(frames[-1])
     if site.phase == "input" and outputs:
         location = stats.first_nonfinite_location(outputs[0])
         if location is not None:

@@ -27,7 +27,7 @@ class OpSite:
     phase: str
     layer: Optional[str]
     variable: Optional[str]
-    frames: list  # StackFrame protos of the user's code, outermost first
+    frames: Any  # user StackFrame protos, outermost first; a callable until stack()
     input_names: List[str]
     output_names: List[str]
     graph_name: str = ""
@@ -36,10 +36,19 @@ class OpSite:
     frame_layer: Optional[str] = None  # the Keras layer found on the stack
     graph: Optional[Any] = None  # weakref to the FuncGraph holding the op
 
+    def stack(self):
+        """The user's frames, built on first use: reading an op's traceback and
+        source lines is most of what registering an op costs at trace time,
+        and only a failing op (or a replay match) needs them."""
+        if callable(self.frames):
+            self.frames = self.frames()
+        return self.frames
+
     def match_key(self):
         """What identifies the same op in a graph trace and an eager replay
         (name scopes differ between the two, the Python stack does not)."""
-        where = (self.frames[-1].file, self.frames[-1].line) if self.frames else ("", 0)
+        frames = self.stack()
+        where = (frames[-1].file, frames[-1].line) if frames else ("", 0)
         return (self.op_type, self.phase, self.frame_layer) + where
 
 
@@ -138,12 +147,17 @@ class SiteRegistry:
             phase=phase,
             layer=layer,
             variable=variable,
-            frames=frames_lib.user_frames(raw_frames, redact=self.redact),
+            frames=self._lazy_frames(raw_frames),
             input_names=[getattr(t, "name", "") or "" for t in inputs],
             output_names=[getattr(t, "name", "") or "" for t in outputs],
             graph_name=graph_name,
             frame_layer=frame_layer,
         )
+
+    def _lazy_frames(self, raw_frames):
+        """`raw_frames`: (file, line, function) tuples, or a callable giving them."""
+        source = raw_frames if callable(raw_frames) else (lambda: raw_frames)
+        return lambda: frames_lib.user_frames(source(), redact=self.redact)
 
     def graph_site_for(self, eager_site, ordinal):
         """The op of the guarded graph trace that an eager replay op is: the
@@ -154,7 +168,7 @@ class SiteRegistry:
 
     def add_input(self, op_name, tensor):
         """A function argument: in a custom training loop, the batch."""
-        raw = [(f.filename, f.lineno, f.name) for f in tensor.op.traceback]
+        raw = lambda: [(f.filename, f.lineno, f.name) for f in tensor.op.traceback]  # noqa: E731
         graph = tensor.graph
         site = OpSite(
             id=len(self.sites),
@@ -163,7 +177,7 @@ class SiteRegistry:
             phase="input",
             layer=None,
             variable=None,
-            frames=frames_lib.user_frames(raw, redact=self.redact),
+            frames=self._lazy_frames(raw),
             input_names=[],
             output_names=[tensor.name],
             graph=weakref.ref(graph),
