@@ -28,6 +28,7 @@ import io
 import json
 import os
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -159,6 +160,7 @@ def run_child(args):
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.profile)
         result["profile"] = out.getvalue()
+    shutil.rmtree(tmp, ignore_errors=True)
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
