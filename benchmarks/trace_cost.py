@@ -64,7 +64,6 @@ def _graph_op_counts(train_function):
 
 def run_child(args):
     import numpy as np
-    import tensorflow as tf
     import keras
     from tensorflow.python.eager.polymorphic_function import tracing_compilation
 

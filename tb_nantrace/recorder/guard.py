@@ -57,8 +57,3 @@ def finish_step(session, context, variables, saved, outputs):
 
         with tf.control_dependencies(waits):
             tf.cond(ok, tf.no_op, refuse)
-
-
-def restore_eagerly(variables, values):
-    for variable, value in zip(variables, values):
-        variable.assign(value)

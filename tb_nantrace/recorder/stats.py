@@ -59,13 +59,6 @@ def nonfinite_kind(arrays):
     return None
 
 
-def is_all_finite(array):
-    array = np.asarray(array)
-    if not np.issubdtype(array.dtype, np.floating):
-        return True
-    return bool(np.isfinite(array).all())
-
-
 def first_nonfinite_location(array):
     """(batch_index, [feature indices]) of the first non-finite element."""
     array = np.asarray(array)
