@@ -36,10 +36,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.overhead import BATCH_SIZE, build_model  # noqa: E402
+from benchmarks.overhead import BATCH_SIZE, build_model, prebuild_optimizer  # noqa: E402
 
 RESULT_PREFIX = "NANTRACE_TRACE_RESULT "
-VARIANTS = ("none", "nantrace", "nantrace_exact")  # also: nantrace_nohealth
+VARIANTS = ("none", "none_prebuilt", "nantrace", "nantrace_exact")  # also: nantrace_nohealth
 
 
 def _graph_op_counts(train_function):
@@ -98,7 +98,9 @@ def run_child(args):
 
     recording = contextlib.nullcontext()
     tmp = tempfile.mkdtemp(prefix="nantrace-trace-")
-    if variant != "none":
+    if variant == "none_prebuilt":
+        prebuild_optimizer(model)
+    elif variant != "none":
         import tb_nantrace as nantrace
         from tb_nantrace.recorder import instrument, sites
 

@@ -1,10 +1,12 @@
 """The cheap per-step guard: did anything go non-finite in this step?
 
 Inside the traced step it checks the batch, the loss and the gradients
-before they are applied (a few reductions, no host sync). A bad step
-applies no update, gets back the state its forward pass changed (BatchNorm
-statistics, RNG seeds, metrics) and hands its batch to the Python side,
-which then replays exactly that step op by op (replay.py).
+before they are applied (a few reductions, no host sync, no extra branch in
+the common case: the verdict rides on the cond the optimizer guard needs
+anyway). A bad step applies no update and hands its batch, and the values
+its forward pass may have changed (BatchNorm statistics, RNG seeds,
+metrics) from before the step, to the Python side, which puts those values
+back and then replays exactly that step op by op (replay.py).
 """
 
 import dataclasses
@@ -24,10 +26,14 @@ class StepContext:
     batch_leaves: List[Any]        # tensors of the batch, flattened
     batch_structure: Any = None    # to rebuild the batch for the replay
     finite_checks: List[Any] = dataclasses.field(default_factory=list)
+    checks_reported: int = 0       # finite_checks already covered by a report
     loss_scaled: bool = False      # a LossScaleOptimizer handles its own skips
     owner: Optional[Any] = None    # the Keras model being stepped
     probe: Optional[Any] = None    # health.HealthProbe of the model, if any
     health: dict = dataclasses.field(default_factory=dict)  # column -> value
+    restorable: List[Any] = dataclasses.field(default_factory=list)  # state a bad step gets back
+    saved: List[Any] = dataclasses.field(default_factory=list)       # its values before the step
+    input_sites: List[Any] = dataclasses.field(default_factory=list)  # (batch leaf index, OpSite)
 
 
 def snapshot(variables):
@@ -36,24 +42,34 @@ def snapshot(variables):
     return [tf.identity(v.value if hasattr(v, "value") else v) for v in variables]
 
 
-def finish_step(session, context, variables, saved, outputs):
-    """After the step: if any check failed, restore `variables` and report
-    the batch. Runs after the step's outputs and every op check."""
+def report_bad_step(session, context):
+    """Graph ops (for a cond's failing branch) that hand the step, its batch
+    and the saved state to `session.on_bad_step`; they run only then."""
+    report = functools.partial(session.on_bad_step, context)
+    tf.py_function(report, [context.step] + list(context.batch_leaves) + list(context.saved),
+                   Tout=[])
+
+
+def all_checks(checks):
+    return checks[0] if len(checks) == 1 else tf.reduce_all(tf.stack(checks))
+
+
+def finish_step(session, context, outputs):
+    """After the step: write its health row, and report it if a check that
+    the optimizer guard did not already cover failed (e.g. a loss under a
+    LossScaleOptimizer, which applies its own updates)."""
     with instrument.uninstrumented():
         if context.probe is not None:
             context.probe.write_row(context.health, context.step)
-        if not context.finite_checks:
+        unreported = context.finite_checks[context.checks_reported:]
+        if not unreported:
             return
-        ok = tf.reduce_all(tf.stack(context.finite_checks))
-        report = functools.partial(session.on_bad_step, context)
         waits = [t for t in tf.nest.flatten(outputs) if isinstance(t, (tf.Tensor, tf.Operation))]
         waits += instrument.OpCallback.checks_done()
 
         def refuse():
-            for variable, value in zip(variables, saved):
-                variable.assign(value)
-            tf.py_function(report, [context.step] + list(context.batch_leaves), Tout=[])
+            report_bad_step(session, context)
             return tf.no_op()
 
         with tf.control_dependencies(waits):
-            tf.cond(ok, tf.no_op, refuse)
+            tf.cond(all_checks(unreported), tf.no_op, refuse)

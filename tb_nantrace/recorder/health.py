@@ -36,6 +36,14 @@ def _activation_name(layer):
     return name.lower()
 
 
+def _dense(tensor):
+    return tensor.values if isinstance(tensor, tf.IndexedSlices) else tensor
+
+
+def _sum(tensors):
+    return tensors[0] if len(tensors) == 1 else tf.add_n(tensors)
+
+
 class HealthProbe:
     """Column layout and device ring buffer of one model."""
 
@@ -78,9 +86,13 @@ class HealthProbe:
     def put(self, values, metric, layer, tensor):
         index = self._index.get((metric, layer))
         if index is not None:
-            values[index] = tf.cast(tf.reshape(tensor, []), tf.float32)
+            if tensor.shape.rank != 0:
+                tensor = tf.reshape(tensor, [])
+            values[index] = tf.cast(tensor, tf.float32)
 
     # Trace time -----------------------------------------------------------
+    # Every op here runs on every step and is built at trace time: the row
+    # is kept to a few ops per layer (no copies, no per-op Python loops).
 
     def observe_activation(self, values, layer, outputs):
         known = self._observed.get(id(layer))
@@ -103,32 +115,50 @@ class HealthProbe:
         magnitude = tf.abs(tf.reshape(x, [tf.shape(x)[0], -1]))
         per_feature = tf.reduce_max(magnitude, axis=0)
         largest = tf.reduce_max(per_feature)
-        smallest = tf.reduce_min(tf.where(per_feature > 0, per_feature, tf.fill(tf.shape(per_feature), np.inf)))
+        smallest = tf.reduce_min(tf.where(per_feature > 0, per_feature, np.inf))
         spread = tf.where(tf.math.is_finite(smallest) & (smallest > 0), largest / smallest, 1.0)
         self.put(values, "input_max_abs", "", largest)
         self.put(values, "input_scale_spread", "", spread)
 
+    def gradient_layers(self, variables):
+        """Layers with a gradient column, in a fixed order."""
+        return sorted({self.variable_layer[id(v)] for v in variables if id(v) in self.variable_layer})
+
     def observe_gradients(self, values, grads, variables):
-        per_layer, nonfinite = {}, {}
+        halves = {}  # layer -> [sum(g^2) / 2 per variable]
         for grad, variable in zip(grads, variables):
             if grad is None:
                 continue
+            grad = _dense(grad)
             layer = self.variable_layer.get(id(variable), "")
-            grad = tf.cast(grad, tf.float32)
-            per_layer.setdefault(layer, []).append(tf.reduce_sum(tf.square(grad)))
-            nonfinite.setdefault(layer, []).append(
-                tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(grad)), tf.float32)))
+            halves.setdefault(layer, []).append(tf.nn.l2_loss(tf.cast(grad, tf.float32)))
         total = []
-        for layer, squares in per_layer.items():
-            squared = tf.add_n(squares)
-            total.append(squared)
-            self.put(values, "grad_norm", layer, tf.sqrt(squared))
-            self.put(values, "grad_nonfinite", layer, tf.add_n(nonfinite[layer]))
+        for layer, parts in halves.items():
+            half = _sum(parts)
+            total.append(half)
+            self.put(values, "grad_norm", layer, tf.sqrt(2.0 * half))
         if total:
-            self.put(values, "grad_norm", "", tf.sqrt(tf.add_n(total)))
+            self.put(values, "grad_norm", "", tf.sqrt(2.0 * _sum(total)))
+
+    def nonfinite_gradient_counts(self, grads, variables, layers):
+        """[count of NaN/Inf gradient values per layer]: only built into the
+        guard's failing branch, since on every other step they are all 0."""
+        counts = {layer: [] for layer in layers}
+        for grad, variable in zip(grads, variables):
+            layer = self.variable_layer.get(id(variable))
+            if grad is None or layer not in counts:
+                continue
+            bad = tf.logical_not(tf.math.is_finite(_dense(grad)))
+            counts[layer].append(tf.reduce_sum(tf.cast(bad, tf.float32)))
+        return tf.stack([_sum(counts[layer]) if counts[layer] else tf.constant(0.0)
+                         for layer in layers])
+
+    def put_nonfinite_gradients(self, values, layers, counts):
+        for layer, count in zip(layers, tf.unstack(counts, num=len(layers))):
+            self.put(values, "grad_nonfinite", layer, count)
 
     def weight_stats(self, variables, before):
-        """[(layer, weight norm, update norm)] after an update, from the
+        """{layer: (weight norm, update norm)} after an update, from the
         values `before` it."""
         per_layer = {}
         for variable, old in zip(variables, before):
@@ -136,21 +166,23 @@ class HealthProbe:
             if layer is None:
                 continue
             new = tf.cast(tf.convert_to_tensor(variable), tf.float32)
-            entry = per_layer.setdefault(layer, [[], []])
-            entry[0].append(tf.reduce_sum(tf.square(new)))
-            entry[1].append(tf.reduce_sum(tf.square(new - tf.cast(old, tf.float32))))
-        return {layer: (tf.sqrt(tf.add_n(w)), tf.sqrt(tf.add_n(u))) for layer, (w, u) in per_layer.items()}
+            entry = per_layer.setdefault(layer, ([], []))
+            entry[0].append(tf.nn.l2_loss(new))
+            entry[1].append(tf.nn.l2_loss(new - tf.cast(old, tf.float32)))
+        return {layer: (_sum(w), _sum(u)) for layer, (w, u) in per_layer.items()}
 
     def put_weight_stats(self, values, stats):
+        """From halved squared norms: weight norm and update/weight ratio."""
         for layer, (weight, update) in stats.items():
-            self.put(values, "weight_norm", layer, weight)
-            self.put(values, "update_ratio", layer, update / tf.maximum(weight, 1e-12))
+            self.put(values, "weight_norm", layer, tf.sqrt(2.0 * weight))
+            self.put(values, "update_ratio", layer, tf.sqrt(update / tf.maximum(weight, 1e-30)))
 
     def write_row(self, values, step):
-        row = [values.get(i, tf.constant(np.nan, tf.float32)) for i in range(len(self.metrics))]
+        missing = tf.constant(np.nan, tf.float32)
+        row = tf.stack([values.get(i, missing) for i in range(len(self.metrics))])
         slot = tf.math.floormod(step, self.window)
         return tf.group(
-            self.ring.scatter_nd_update([[slot]], [tf.stack(row)]),
+            self.ring.scatter_nd_update([[slot]], [row]),
             self.ring_steps.scatter_nd_update([[slot]], [step]),
         )
 

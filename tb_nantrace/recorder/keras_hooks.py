@@ -139,40 +139,42 @@ def _guarded_apply(self, grads, trainable_variables=None):
         # Every op check of this step reports before the guard decides, so
         # the incident names the op, not just "bad gradients".
         with tf.control_dependencies(instrument.OpCallback.checks_done()):
-            finite = instrument.all_finite(present)
-        if context is not None:
-            context.finite_checks.append(finite)
-            finite = tf.reduce_all(tf.stack(context.finite_checks))
+            checks = list(context.finite_checks) if context is not None else []
+            checks.append(instrument.all_finite(present))
+            finite = guard.all_checks(checks)
         probe = context.probe if context is not None else None
         variables = trainable_variables or list(self._trainable_variables)
         if probe is not None:
             probe.observe_gradients(context.health, grads, variables)
-            before = [tf.identity(tf.convert_to_tensor(v)) for v in variables]
-
-    def measured():
-        """Weight and update norms per layer, flat, as the cond's output."""
-        if probe is None:
-            return []
-        with instrument.uninstrumented():
-            stats = probe.weight_stats(variables, before)
-        return [value for layer in sorted(stats) for value in stats[layer]]
+            before = [tf.convert_to_tensor(v) for v in variables]
+    counted_layers = probe.gradient_layers(variables) if probe is not None else []
 
     def apply():
         original(self, grads, trainable_variables)
-        return measured() or tf.no_op()
+        return tf.zeros([len(counted_layers)]) if counted_layers else tf.no_op()
 
     def refuse():
-        if context is None:  # a custom loop: nothing else will notice
-            with instrument.uninstrumented():
-                tf.py_function(session.on_bad_update, [step], Tout=[])
-        return measured() or tf.no_op()
-
-    result = tf.cond(finite, apply, refuse)
-    if probe is not None and isinstance(result, (list, tuple)) and result:
-        layers = sorted({probe.variable_layer[id(v)] for v in variables if id(v) in probe.variable_layer})
-        stats = {layer: (result[2 * i], result[2 * i + 1]) for i, layer in enumerate(layers)}
+        # The one place a bad step leaves the graph (a py_function that runs
+        # only then): the check verdict rides on this cond, no second one.
         with instrument.uninstrumented():
-            probe.put_weight_stats(context.health, stats)
+            if context is None:  # a custom loop: nothing else will notice
+                tf.py_function(session.on_bad_update, [step], Tout=[])
+            else:
+                guard.report_bad_step(session, context)
+            if counted_layers:
+                return probe.nonfinite_gradient_counts(grads, variables, counted_layers)
+        return tf.no_op()
+
+    nonfinite = tf.cond(finite, apply, refuse)
+    if context is not None:
+        context.checks_reported = len(context.finite_checks)
+    if probe is not None:
+        with instrument.uninstrumented():
+            if counted_layers:
+                probe.put_nonfinite_gradients(context.health, counted_layers, nonfinite)
+            # Read after the cond (automatic control dependencies order it):
+            # computed once, not in both branches.
+            probe.put_weight_stats(context.health, probe.weight_stats(variables, before))
     return None
 
 
@@ -258,6 +260,7 @@ def _recorded_fit(model, *args, **kwargs):
             "cannot be checked or replayed op by op"
         )
     session.health_monitor(model)  # before tracing: its ring buffer is a variable
+    _build_optimizer_before_tracing(model)
     model.train_function = None  # Keras caches it: force a guarded trace
     model.train_step = _guarded_train_step(session, model, model.train_step)
     model._compute_loss = _checked_loss(session, model._compute_loss)
@@ -283,6 +286,21 @@ def _recorded_fit(model, *args, **kwargs):
                 setattr(model, name, saved[name])
         if saved["jit_compile"]:
             model.jit_compile = True
+
+
+def _build_optimizer_before_tracing(model):
+    """Create the optimizer's variables now, as Keras itself does under a
+    distribution strategy (`_symbolic_build`). Otherwise Keras creates them
+    inside the first trace of the train step, and a tf.function that
+    creates variables is traced a second time: with them built, it is traced
+    once. Skipped while the model's own variables do not exist yet."""
+    optimizer = model.optimizer
+    if optimizer is None or optimizer.built or model._distribute_strategy is not None:
+        return
+    if not all(layer.built for layer in model._flatten_layers()) or not model.trainable_variables:
+        return
+    with instrument.uninstrumented():
+        optimizer.build(model.trainable_variables)
 
 
 def _guarded_train_step(session, model, original_train_step):
@@ -317,6 +335,8 @@ def _guarded_train_step(session, model, original_train_step):
             batch_structure=data,
             owner=model,
             probe=monitor.probe if monitor is not None else None,
+            restorable=restorable,
+            saved=saved,
         )
         session.push_step_context(context)
         try:
@@ -324,7 +344,7 @@ def _guarded_train_step(session, model, original_train_step):
             outputs = original_train_step(data)
         finally:
             session.pop_step_context()
-        guard.finish_step(session, context, restorable, saved, outputs)
+        guard.finish_step(session, context, outputs)
         return outputs
 
     return train_step
@@ -345,7 +365,11 @@ def _checked_loss(session, compute_loss):
 
 
 def _check_batch(session, data):
-    """NaN/Inf already in the batch: phase "input", with row and column."""
+    """NaN/Inf already in the batch: phase "input", with row and column.
+
+    Guard mode adds the batch to the step's verdict, and the host finds the
+    bad tensor in the kept batch; exact mode (and tf.distribute) check each
+    tensor in the graph, as every other op is."""
     x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
     context = session.step_context()
     features = [t for t in tf.nest.flatten(x) if isinstance(t, tf.Tensor) and t.dtype.is_floating]
@@ -354,6 +378,8 @@ def _check_batch(session, data):
             context.probe.observe_inputs(context.health, features[0])
     graph = tf.compat.v1.get_default_graph()
     session.callback.forget_placeholders(graph)
+    in_graph = session.checks_graph_ops()
+    checked = []
     for label, part in (("x", x), ("y", y), ("sample_weight", sample_weight)):
         flat = tf.nest.flatten(part)
         for i, tensor in enumerate(flat):
@@ -362,7 +388,16 @@ def _check_batch(session, data):
             name = label if len(flat) == 1 else f"{label}[{i}]"
             with instrument.uninstrumented():
                 site = session.registry.add_input(name, tensor)
-                session.callback.emit_check(site, [tensor], [], [tensor])
+                if in_graph:
+                    session.callback.emit_check(site, [tensor], [], [tensor])
+                    continue
+            leaf = next((j for j, t in enumerate(context.batch_leaves) if t is tensor), None)
+            if leaf is not None:
+                context.input_sites.append((leaf, site))
+                checked.append(tensor)
+    if checked:
+        with instrument.uninstrumented():
+            context.finite_checks.append(instrument.all_finite(checked))
 
 
 def _state_is_nonfinite(session, model):

@@ -10,6 +10,7 @@ import threading
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 import tb_nantrace
@@ -339,14 +340,21 @@ class Recording:
             incident = self.incident_protos[-1]
             raise _AbortStep(headline(incident), records.incident_to_dict(incident))
 
-    def on_bad_step(self, context, step, *leaves):
-        """A guarded Keras step went non-finite (py_function, only then)."""
+    def on_bad_step(self, context, step, *tensors):
+        """A guarded Keras step went non-finite (py_function, only then):
+        `tensors` are its batch, then its state from before the step."""
         step = int(step.numpy())
+        arrays = [t.numpy() for t in tensors]
+        batch, saved = arrays[:len(context.batch_leaves)], arrays[len(context.batch_leaves):]
         with self._lock:
-            if step in self._steps_with_incident or self._capped:
-                return
-            arrays = [leaf.numpy() for leaf in leaves]
-            self._pending_replays.append((context, step, arrays))
+            # The state always goes back (skip mode trains on); one replay
+            # per step, none past the incident cap.
+            replay_wanted = not (
+                step in self._steps_with_incident
+                or self._capped
+                or any(p[1] == step for p in self._pending_replays if p[3])
+            )
+            self._pending_replays.append((context, step, batch, replay_wanted, saved))
 
     def on_bad_update(self, step, locally_finite=False):
         """The optimizer guard refused a non-finite update outside model.fit
@@ -358,7 +366,7 @@ class Recording:
         if self._guarded_call_depth:
             with self._lock:
                 if step not in self._steps_with_incident and not self._capped:
-                    self._pending_replays.append((None, step, None))
+                    self._pending_replays.append((None, step, None, True, []))
             return
         if step not in self._steps_with_incident:
             site = self.registry.add_guard()
@@ -471,12 +479,18 @@ class Recording:
         call replays `step_function(*args, **kwargs)`."""
         with self._lock:
             pending, self._pending_replays = self._pending_replays, []
-        for context, step, arrays in pending:
+        for context, step, arrays, replay_wanted, saved in pending:
+            if context is not None:
+                with instrument.uninstrumented():
+                    for variable, value in zip(context.restorable, saved):
+                        variable.assign(value)
+            if not replay_wanted or self._input_incident(context, step, arrays):
+                continue
             if context is not None:
                 model = context.owner
                 data = _rebuild_batch(context, arrays)
                 function, call_args, call_kwargs = self._step_functions[id(model)], (data,), {}
-                restorable = list(model.non_trainable_variables) + list(model.metrics_variables)
+                restorable = context.restorable
             else:
                 function, call_args, call_kwargs = step_function, args, kwargs or {}
                 restorable = []
@@ -488,6 +502,15 @@ class Recording:
                     "the step eagerly did not reproduce it (nondeterministic op or data?)"
                 )
                 self._record(site, step, [], [], "guard")
+
+    def _input_incident(self, context, step, arrays):
+        """A batch that already holds NaN/Inf is the origin (phase "input");
+        no replay needed. True when one was recorded."""
+        for leaf, site in getattr(context, "input_sites", ()):
+            if not np.isfinite(arrays[leaf]).all():
+                self._record(site, step, [], [arrays[leaf]], self.mode)
+                return True
+        return False
 
     def flush(self):
         """Write and announce incidents recorded since the last flush. Called
