@@ -89,35 +89,69 @@ def _exploding_gradient(columns, steps, rows, dtype):
                 f"({_fmt(series[first])} at step {steps[first]} → {_fmt(series[last])} "
                 f"at step {steps[last]}), at least {BURST_RATIO:g}x every step",
                 [int(s) for s in steps[first:last + 1]], [float(v) for v in series[first:last + 1]])]
-        for end in range(GROWTH_STEPS, len(series) + 1):
-            window = series[end - GROWTH_STEPS:end]
-            if not np.all(np.isfinite(window)) or window[0] <= 0:
-                continue
-            rising = np.mean(np.diff(window) > 0)
-            growth = window[-1] / window[0]
-            if growth >= GROWTH_FACTOR and rising >= GROWTH_MONOTONE:
-                window_steps = steps[end - GROWTH_STEPS:end]
-                return [Finding(
-                    "exploding_gradient", int(window_steps[-1]), "", "grad_norm",
-                    f"gradient norm grew {_fmt(growth)}x in {GROWTH_STEPS} steps "
-                    f"({_fmt(window[0])} at step {window_steps[0]} → {_fmt(window[-1])} "
-                    f"at step {window_steps[-1]}), rising on {rising:.0%} of them",
-                    [int(s) for s in window_steps], [float(v) for v in window])]
+        growth = _sustained_growth(series)
+        if growth is not None:
+            first, rising = growth
+            window = series[first:first + GROWTH_STEPS]
+            window_steps = steps[first:first + GROWTH_STEPS]
+            return [Finding(
+                "exploding_gradient", int(window_steps[-1]), "", "grad_norm",
+                f"gradient norm grew {_fmt(window[-1] / window[0])}x in {GROWTH_STEPS} steps "
+                f"({_fmt(window[0])} at step {window_steps[0]} → {_fmt(window[-1])} "
+                f"at step {window_steps[-1]}), rising on {rising:.0%} of them",
+                [int(s) for s in window_steps], [float(v) for v in window])]
     return []
+
+
+# The rules run on the host every FLUSH_EVERY steps over the whole history
+# (a few hundred rows): sliding windows in numpy, no Python loop per row.
+
+def _windows(series, length):
+    """Rows of `length` consecutive values, with usable = all finite and a
+    positive first value (growth is measured from it)."""
+    windows = np.lib.stride_tricks.sliding_window_view(series, length)
+    usable = np.all(np.isfinite(windows), axis=1) & (windows[:, 0] > 0)
+    return windows, usable
+
+
+def _first(flags):
+    hits = np.flatnonzero(flags)
+    return int(hits[0]) if len(hits) else None
 
 
 def _burst(series):
     """(first, last) indices of BURST_STEPS consecutive increases of at least
     BURST_RATIO each, growing BURST_FACTOR in all; None if there is none."""
-    for last in range(BURST_STEPS, len(series)):
-        first = last - BURST_STEPS
-        window = series[first:last + 1]
-        if not np.all(np.isfinite(window)) or window[0] <= 0:
-            continue
-        ratios = window[1:] / window[:-1]
-        if np.all(ratios >= BURST_RATIO) and window[-1] / window[0] >= BURST_FACTOR:
-            return first, last
-    return None
+    if len(series) < BURST_STEPS + 1:
+        return None
+    windows, usable = _windows(series, BURST_STEPS + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        every_step = np.all(windows[:, 1:] / windows[:, :-1] >= BURST_RATIO, axis=1)
+        in_all = windows[:, -1] / windows[:, 0] >= BURST_FACTOR
+    first = _first(usable & every_step & in_all)
+    return None if first is None else (first, first + BURST_STEPS)
+
+
+def _sustained_growth(series):
+    """(first index, share of rising steps) of the first GROWTH_STEPS window
+    that grows GROWTH_FACTOR while mostly rising; None if there is none."""
+    if len(series) < GROWTH_STEPS:
+        return None
+    windows, usable = _windows(series, GROWTH_STEPS)
+    rising = np.mean(np.diff(windows, axis=1) > 0, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grows = windows[:, -1] / windows[:, 0] >= GROWTH_FACTOR
+    first = _first(usable & grows & (rising >= GROWTH_MONOTONE))
+    return None if first is None else (first, float(rising[first]))
+
+
+def _run_end(flags, length):
+    """Index where the first run of `length` consecutive True flags ends."""
+    if len(flags) < length:
+        return None
+    counts = np.convolve(flags.astype(np.int64), np.ones(length, np.int64), "valid")
+    start = _first(counts == length)
+    return None if start is None else start + length - 1
 
 
 def _unscaled_inputs(columns, steps, rows, dtype):
@@ -140,17 +174,14 @@ def _unscaled_inputs(columns, steps, rows, dtype):
 def _high_learning_rate(columns, steps, rows, dtype):
     for index, layer in columns.find("update_ratio"):
         series = rows[:, index]
-        high = np.isfinite(series) & (series >= UPDATE_RATIO)
-        run = 0
-        for i, flag in enumerate(high):
-            run = run + 1 if flag else 0
-            if run >= UPDATE_STEPS:
-                first = i - UPDATE_STEPS + 1
-                return [Finding(
-                    "high_learning_rate", int(steps[i]), layer, "update_ratio",
-                    f"each update changes layer {layer}'s weights by {_fmt(series[i])} of "
-                    f"their norm for {UPDATE_STEPS} steps (healthy: ~0.001): lower the learning rate",
-                    [int(v) for v in steps[first:i + 1]], [float(v) for v in series[first:i + 1]])]
+        i = _run_end(np.isfinite(series) & (series >= UPDATE_RATIO), UPDATE_STEPS)
+        if i is not None:
+            first = i - UPDATE_STEPS + 1
+            return [Finding(
+                "high_learning_rate", int(steps[i]), layer, "update_ratio",
+                f"each update changes layer {layer}'s weights by {_fmt(series[i])} of "
+                f"their norm for {UPDATE_STEPS} steps (healthy: ~0.001): lower the learning rate",
+                [int(v) for v in steps[first:i + 1]], [float(v) for v in series[first:i + 1]])]
     return []
 
 
@@ -173,16 +204,14 @@ def _dead_relu(columns, steps, rows, dtype):
     found = []
     for index, layer in columns.find("act_zero_frac"):
         series = rows[:, index]
-        run = 0
-        for i, value in enumerate(series):
-            run = run + 1 if value >= 1.0 else 0
-            if run >= DEAD_STEPS:
-                found.append(Finding(
-                    "dead_relu", int(steps[i]), layer, "act_zero_frac",
-                    f"every output of ReLU layer {layer} has been exactly 0 for {DEAD_STEPS} steps: "
-                    "the layer is dead (lower the learning rate, use LeakyReLU/ELU, check init)",
-                    [int(s) for s in steps[i - DEAD_STEPS + 1:i + 1]], [1.0] * DEAD_STEPS))
-                break
+        with np.errstate(invalid="ignore"):
+            i = _run_end(series >= 1.0, DEAD_STEPS)
+        if i is not None:
+            found.append(Finding(
+                "dead_relu", int(steps[i]), layer, "act_zero_frac",
+                f"every output of ReLU layer {layer} has been exactly 0 for {DEAD_STEPS} steps: "
+                "the layer is dead (lower the learning rate, use LeakyReLU/ELU, check init)",
+                [int(s) for s in steps[i - DEAD_STEPS + 1:i + 1]], [1.0] * DEAD_STEPS))
     return found
 
 

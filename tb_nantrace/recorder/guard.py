@@ -34,6 +34,7 @@ class StepContext:
     restorable: List[Any] = dataclasses.field(default_factory=list)  # state a bad step gets back
     saved: List[Any] = dataclasses.field(default_factory=list)       # its values before the step
     input_sites: List[Any] = dataclasses.field(default_factory=list)  # (batch leaf index, OpSite)
+    gradient_variables: List[Any] = dataclasses.field(default_factory=list)  # of reported gradients
 
 
 def snapshot(variables):
@@ -42,12 +43,14 @@ def snapshot(variables):
     return [tf.identity(v.value if hasattr(v, "value") else v) for v in variables]
 
 
-def report_bad_step(session, context):
-    """Graph ops (for a cond's failing branch) that hand the step, its batch
-    and the saved state to `session.on_bad_step`; they run only then."""
+def report_bad_step(session, context, gradients=()):
+    """Graph ops (for a cond's failing branch) that hand the step, its batch,
+    the saved state and the gradients (if the optimizer guard has them) to
+    `session.on_bad_step`; they run only then."""
     report = functools.partial(session.on_bad_step, context)
-    tf.py_function(report, [context.step] + list(context.batch_leaves) + list(context.saved),
-                   Tout=[])
+    tensors = [context.step] + list(context.batch_leaves) + list(context.saved)
+    dense = [g.values if isinstance(g, tf.IndexedSlices) else g for g in gradients]
+    tf.py_function(report, tensors + dense, Tout=[])
 
 
 def all_checks(checks):

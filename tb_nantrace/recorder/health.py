@@ -22,6 +22,19 @@ CHUNKS_BEFORE_COARSER = 512  # timeline chunks at one size before they double
 
 RELU_LIKE = {"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu"}
 PROBABILITY = {"sigmoid", "softmax", "hard_sigmoid"}
+# Layers whose outputs are values of their input (moved, picked or padded
+# with zeros): nothing new to see, so no ops are spent on them.
+SHAPE_ONLY = tuple(
+    getattr(keras.layers, name) for name in (
+        "Flatten", "Reshape", "Permute", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
+        "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Cropping1D",
+        "Cropping2D", "Cropping3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+    ) if hasattr(keras.layers, name)
+)
+# Columns the device stores in the form cheapest to compute there, and what
+# the host turns them into: tf.nn.l2_loss gives sum(x^2) / 2.
+FROM_HALF_SQUARES = {"grad_norm", "weight_norm"}   # stored sum(x^2)/2 -> norm
+FROM_SQUARED_RATIO = {"update_ratio"}              # stored (u/w)^2 -> u/w
 
 
 def chunk_size(chunks_written):
@@ -57,6 +70,8 @@ class HealthProbe:
         self.variable_layer = {}
         for layer in model._flatten_layers(include_self=False, recursive=True):
             if isinstance(layer, keras.layers.InputLayer):
+                continue
+            if isinstance(layer, SHAPE_ONLY) and not layer.trainable_weights:
                 continue
             kind = _activation_name(layer)
             columns = ["act_max_abs"]
@@ -120,42 +135,25 @@ class HealthProbe:
         self.put(values, "input_max_abs", "", largest)
         self.put(values, "input_scale_spread", "", spread)
 
-    def gradient_layers(self, variables):
-        """Layers with a gradient column, in a fixed order."""
-        return sorted({self.variable_layer[id(v)] for v in variables if id(v) in self.variable_layer})
-
     def observe_gradients(self, values, grads, variables):
+        """Gradient norms per layer and overall. The non-finite counts are 0
+        whenever the guard lets a step through; a refused step's real counts
+        come from the host (HealthMonitor.note_bad_gradients)."""
         halves = {}  # layer -> [sum(g^2) / 2 per variable]
         for grad, variable in zip(grads, variables):
             if grad is None:
                 continue
-            grad = _dense(grad)
             layer = self.variable_layer.get(id(variable), "")
-            halves.setdefault(layer, []).append(tf.nn.l2_loss(tf.cast(grad, tf.float32)))
+            halves.setdefault(layer, []).append(tf.nn.l2_loss(tf.cast(_dense(grad), tf.float32)))
+        zero = tf.constant(0.0)
         total = []
         for layer, parts in halves.items():
             half = _sum(parts)
             total.append(half)
-            self.put(values, "grad_norm", layer, tf.sqrt(2.0 * half))
+            self.put(values, "grad_norm", layer, half)
+            self.put(values, "grad_nonfinite", layer, zero)
         if total:
-            self.put(values, "grad_norm", "", tf.sqrt(2.0 * _sum(total)))
-
-    def nonfinite_gradient_counts(self, grads, variables, layers):
-        """[count of NaN/Inf gradient values per layer]: only built into the
-        guard's failing branch, since on every other step they are all 0."""
-        counts = {layer: [] for layer in layers}
-        for grad, variable in zip(grads, variables):
-            layer = self.variable_layer.get(id(variable))
-            if grad is None or layer not in counts:
-                continue
-            bad = tf.logical_not(tf.math.is_finite(_dense(grad)))
-            counts[layer].append(tf.reduce_sum(tf.cast(bad, tf.float32)))
-        return tf.stack([_sum(counts[layer]) if counts[layer] else tf.constant(0.0)
-                         for layer in layers])
-
-    def put_nonfinite_gradients(self, values, layers, counts):
-        for layer, count in zip(layers, tf.unstack(counts, num=len(layers))):
-            self.put(values, "grad_nonfinite", layer, count)
+            self.put(values, "grad_norm", "", _sum(total))
 
     def weight_stats(self, variables, before):
         """{layer: (weight norm, update norm)} after an update, from the
@@ -172,10 +170,9 @@ class HealthProbe:
         return {layer: (_sum(w), _sum(u)) for layer, (w, u) in per_layer.items()}
 
     def put_weight_stats(self, values, stats):
-        """From halved squared norms: weight norm and update/weight ratio."""
         for layer, (weight, update) in stats.items():
-            self.put(values, "weight_norm", layer, tf.sqrt(2.0 * weight))
-            self.put(values, "update_ratio", layer, tf.sqrt(update / tf.maximum(weight, 1e-30)))
+            self.put(values, "weight_norm", layer, weight)
+            self.put(values, "update_ratio", layer, update / tf.maximum(weight, 1e-30))
 
     def write_row(self, values, step):
         missing = tf.constant(np.nan, tf.float32)
@@ -189,14 +186,30 @@ class HealthProbe:
     # Host --------------------------------------------------------------------
 
     def read(self, after_step=-1, up_to_step=None):
-        """(steps, rows) recorded after `after_step`, oldest first."""
+        """(steps, rows of metric values) recorded after `after_step`, oldest first."""
         steps = self.ring_steps.numpy()
         rows = self.ring.numpy()
         keep = steps > after_step
         if up_to_step is not None:
             keep &= steps <= up_to_step
         order = np.argsort(steps[keep], kind="stable")
-        return steps[keep][order], rows[keep][order]
+        steps, rows = steps[keep][order], rows[keep][order]
+        metrics = np.array(self.metrics)
+        with np.errstate(invalid="ignore"):
+            halves = np.isin(metrics, list(FROM_HALF_SQUARES))
+            rows[:, halves] = np.sqrt(2.0 * rows[:, halves])
+            ratios = np.isin(metrics, list(FROM_SQUARED_RATIO))
+            rows[:, ratios] = np.sqrt(rows[:, ratios])
+        return steps, rows
+
+    def nonfinite_counts(self, variables, gradients):
+        """{column: NaN/Inf count} of a step's gradients (host arrays)."""
+        counts = {}
+        for variable, grad in zip(variables, gradients):
+            index = self._index.get(("grad_nonfinite", self.variable_layer.get(id(variable))))
+            if index is not None:
+                counts[index] = counts.get(index, 0) + int(np.size(grad) - np.isfinite(grad).sum())
+        return counts
 
 
 class HealthMonitor:
@@ -214,6 +227,18 @@ class HealthMonitor:
         self.warned = set()
         self.history_steps = np.zeros([0], np.int64)
         self.history_rows = np.zeros([0, len(probe.metrics)], np.float32)
+        self.corrections = {}  # step -> {column: value} known only on the host
+
+    def note_bad_gradients(self, step, variables, gradients):
+        """A refused step's non-finite gradient counts (the device row has 0)."""
+        self.corrections.setdefault(step, {}).update(self.probe.nonfinite_counts(variables, gradients))
+
+    def _read(self, **window):
+        steps, rows = self.probe.read(**window)
+        for i, step in enumerate(steps):
+            for column, value in self.corrections.get(int(step), {}).items():
+                rows[i, column] = value
+        return steps, rows
 
     def after_step(self):
         """Called once per training step; reads the ring every FLUSH_EVERY."""
@@ -223,7 +248,7 @@ class HealthMonitor:
 
     def read_now(self):
         self.calls_since_read = 0
-        steps, rows = self.probe.read(after_step=self.last_read)
+        steps, rows = self._read(after_step=self.last_read)
         if not len(steps):
             return
         self.last_read = int(steps[-1])
@@ -275,7 +300,7 @@ class HealthMonitor:
     def window_for(self, incident):
         """Flight-recorder rows up to the incident's step."""
         self.read_now()
-        steps, rows = self.probe.read(up_to_step=incident.step)
+        steps, rows = self._read(up_to_step=incident.step)
         return nantrace_pb2.HealthWindow(
             schema_version=metadata.SCHEMA_VERSION,
             incident_index=incident.index,

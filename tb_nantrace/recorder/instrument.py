@@ -75,6 +75,19 @@ def is_uninstrumented():
     return getattr(_thread, "inside", False)
 
 
+@contextlib.contextmanager
+def unregistered():
+    """Guard mode, inside the optimizer guard's apply branch: the update only
+    runs after every check passed, so a replay never has to name one of its
+    ops, and registering them would only lengthen the trace."""
+    previous = getattr(_thread, "unregistered", False)
+    _thread.unregistered = True
+    try:
+        yield
+    finally:
+        _thread.unregistered = previous
+
+
 def _is_numeric(dtype):
     return (dtype.is_floating or dtype.is_integer or dtype.is_bool) and dtype != tf.resource
 
@@ -117,6 +130,8 @@ class OpCallback:
 
     def __call__(self, op_type, inputs, attrs, outputs, op_name=None, graph=None):
         if is_uninstrumented() or op_type in SKIPPED_OPS:
+            return None
+        if graph is not None and getattr(_thread, "unregistered", False):
             return None
         if graph is None:
             if self.session.checks_eager_ops():

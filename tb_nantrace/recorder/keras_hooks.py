@@ -6,6 +6,7 @@ Patches live for the recording's lifetime only, and every model is left as
 it was found (same cached train function, train_step, jit_compile).
 """
 
+import contextlib
 import sys
 
 import keras
@@ -147,11 +148,13 @@ def _guarded_apply(self, grads, trainable_variables=None):
         if probe is not None:
             probe.observe_gradients(context.health, grads, variables)
             before = [tf.convert_to_tensor(v) for v in variables]
-    counted_layers = probe.gradient_layers(variables) if probe is not None else []
+
+    guard_mode = not session.checks_graph_ops()
 
     def apply():
-        original(self, grads, trainable_variables)
-        return tf.zeros([len(counted_layers)]) if counted_layers else tf.no_op()
+        with instrument.unregistered() if guard_mode else contextlib.nullcontext():
+            original(self, grads, trainable_variables)
+        return tf.no_op()
 
     def refuse():
         # The one place a bad step leaves the graph (a py_function that runs
@@ -160,18 +163,15 @@ def _guarded_apply(self, grads, trainable_variables=None):
             if context is None:  # a custom loop: nothing else will notice
                 tf.py_function(session.on_bad_update, [step], Tout=[])
             else:
-                guard.report_bad_step(session, context)
-            if counted_layers:
-                return probe.nonfinite_gradient_counts(grads, variables, counted_layers)
+                context.gradient_variables = [v for v, g in zip(variables, grads) if g is not None]
+                guard.report_bad_step(session, context, gradients=present)
         return tf.no_op()
 
-    nonfinite = tf.cond(finite, apply, refuse)
+    tf.cond(finite, apply, refuse)
     if context is not None:
         context.checks_reported = len(context.finite_checks)
     if probe is not None:
         with instrument.uninstrumented():
-            if counted_layers:
-                probe.put_nonfinite_gradients(context.health, counted_layers, nonfinite)
             # Read after the cond (automatic control dependencies order it):
             # computed once, not in both branches.
             probe.put_weight_stats(context.health, probe.weight_stats(variables, before))

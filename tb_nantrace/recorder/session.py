@@ -342,10 +342,16 @@ class Recording:
 
     def on_bad_step(self, context, step, *tensors):
         """A guarded Keras step went non-finite (py_function, only then):
-        `tensors` are its batch, then its state from before the step."""
+        `tensors` are its batch, its state from before the step, then (from
+        the optimizer guard) its gradients."""
         step = int(step.numpy())
         arrays = [t.numpy() for t in tensors]
-        batch, saved = arrays[:len(context.batch_leaves)], arrays[len(context.batch_leaves):]
+        n_batch, n_saved = len(context.batch_leaves), len(context.saved)
+        batch, saved = arrays[:n_batch], arrays[n_batch:n_batch + n_saved]
+        gradients = arrays[n_batch + n_saved:]
+        monitor = self._monitors.get(id(context.owner))
+        if monitor is not None and gradients:
+            monitor.note_bad_gradients(step, context.gradient_variables, gradients)
         with self._lock:
             # The state always goes back (skip mode trains on); one replay
             # per step, none past the incident cap.

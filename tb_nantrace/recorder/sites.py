@@ -56,22 +56,43 @@ def _variable_name(variable):
     return getattr(variable, "path", None) or getattr(variable, "name", None)
 
 
+_BACKWARD, _OPTIMIZER, _METRICS = 1, 2, 3
+_code_kinds = {}  # code object -> what its file says about the op being created
+
+
+def _code_kind(code):
+    kind = _code_kinds.get(code)
+    if kind is None:
+        filename = code.co_filename.replace("\\", "/")
+        if any(part in filename for part in _BACKPROP_FILES):
+            kind = _BACKWARD
+        elif _OPTIMIZER_DIR in filename:
+            kind = _OPTIMIZER
+        elif _METRICS_DIR in filename:
+            kind = _METRICS
+        else:
+            kind = 0
+        _code_kinds[code] = kind
+    return kind
+
+
 def trace_context(start_depth=2):
     """(phase, innermost Keras layer name, variable being updated) from the
-    Python stack of the code creating an op."""
+    Python stack of the code creating an op. Runs for every op traced, over
+    a deep stack: what a file says is looked up once per code object."""
     frame = sys._getframe(start_depth)
     backward = optimizer = metrics = False
     layer = variable = None
     while frame is not None:
         code = frame.f_code
-        filename = code.co_filename.replace("\\", "/")
-        if any(part in filename for part in _BACKPROP_FILES):
+        kind = _code_kind(code)
+        if kind == _BACKWARD:
             backward = True
-        elif _OPTIMIZER_DIR in filename:
+        elif kind == _OPTIMIZER:
             optimizer = True
             if variable is None and "update_step" in code.co_name:
                 variable = _variable_name(frame.f_locals.get("variable"))
-        elif _METRICS_DIR in filename:
+        elif kind == _METRICS:
             metrics = True
         if layer is None and code.co_name in ("call", "__call__"):
             owner = frame.f_locals.get("self")

@@ -1,0 +1,83 @@
+"""The health timeline's numbers are the model's: gradient, weight and
+update norms per layer checked against the weights themselves, and a
+refused step's non-finite gradient counts against the parameter counts.
+Read back through the plugin's routes, as the NaN Trace tab reads them."""
+
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+import tb_nantrace as nantrace  # noqa: E402
+from plugin_app import plugin_client  # noqa: E402
+
+LR = 0.05
+
+
+def linear_model():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="hidden"),
+                              keras.layers.Dense(1, name="out")])
+    model.compile(optimizer=keras.optimizers.SGD(LR), loss="mse")
+    return model
+
+
+def series(payload, metric, layer):
+    return next(s for s in payload["series"] if s["metric"] == metric and s["layer"] == layer)
+
+
+def get(client, path):
+    response = client.get("/data/plugin/nantrace/" + path)
+    assert response.status_code == 200, response.data[:300]
+    return json.loads(response.data)
+
+
+def test_norms_and_update_ratio_match_the_weights(tmp_path):
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((16, 4)).astype("float32")
+    y = rng.standard_normal((16, 1)).astype("float32")
+    model = linear_model()
+    before_last = {}
+
+    class KeepWeights(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 4:  # the last of 5 one-step epochs
+                before_last.update({v.path: v.numpy().copy() for v in model.trainable_variables})
+
+    with nantrace.record(str(tmp_path / "run")):
+        model.fit(x, y, batch_size=16, epochs=5, verbose=0, shuffle=False, callbacks=[KeepWeights()])
+
+    timeline = get(plugin_client(tmp_path), "timeline?run=run&stats=last&max_points=100")
+    assert timeline["steps"][-1] == 4
+    squares = {}
+    for layer in ("hidden", "out"):
+        new = [v.numpy() for v in model.trainable_variables if v.path.split("/")[-2] == layer]
+        old = [before_last[v.path] for v in model.trainable_variables if v.path.split("/")[-2] == layer]
+        weight = np.sqrt(sum((w.astype(np.float64) ** 2).sum() for w in new))
+        update = np.sqrt(sum(((w - o).astype(np.float64) ** 2).sum() for w, o in zip(new, old)))
+        squares[layer] = (update / LR) ** 2  # plain SGD: update = lr * gradient
+        assert series(timeline, "weight_norm", layer)["last"][-1] == pytest.approx(weight, rel=1e-4)
+        assert series(timeline, "update_ratio", layer)["last"][-1] == pytest.approx(update / weight, rel=1e-3)
+        assert series(timeline, "grad_norm", layer)["last"][-1] == pytest.approx(update / LR, rel=1e-3)
+        assert series(timeline, "grad_nonfinite", layer)["last"][-1] == 0
+    overall = np.sqrt(sum(squares.values()))
+    assert series(timeline, "grad_norm", None)["last"][-1] == pytest.approx(overall, rel=1e-3)
+
+
+def test_refused_step_counts_its_nonfinite_gradients(tmp_path):
+    keras.utils.set_random_seed(4)
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0.5, 1.0, (48, 4)).astype("float32")  # no zero input: NaN reaches every weight
+    y = rng.standard_normal((48, 1)).astype("float32")
+    y[40, 0] = np.nan  # step 2 (batch 16): a NaN target makes the whole gradient NaN
+    model = linear_model()
+    with nantrace.record(str(tmp_path / "run")):
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+
+    window = get(plugin_client(tmp_path), "window?run=run&incident=0")
+    assert window["steps"] == [0, 1, 2]
+    # Dense(4 -> 3): 12 + 3 values; Dense(3 -> 1): 3 + 1.
+    assert series(window, "grad_nonfinite", "hidden")["values"] == [0, 0, 15]
+    assert series(window, "grad_nonfinite", "out")["values"] == [0, 0, 4]
+    assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)
