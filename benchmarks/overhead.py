@@ -36,9 +36,10 @@ import tempfile
 import time
 
 ALL_VARIANTS = ("none", "none_prebuilt", "nantrace", "nantrace_exact", "nantrace_nohealth",
-                "check_numerics", "tfdbg_curt", "tfdbg_full")
-# nantrace_nohealth runs only when asked for with --variants.
-VARIANTS = tuple(v for v in ALL_VARIANTS if v != "nantrace_nohealth")
+                "nantrace_health10", "check_numerics", "tfdbg_curt", "tfdbg_full")
+# These run only when asked for with --variants.
+EXTRA_VARIANTS = ("nantrace_nohealth", "nantrace_health10")
+VARIANTS = tuple(v for v in ALL_VARIANTS if v not in EXTRA_VARIANTS)
 RESULT_PREFIX = "NANTRACE_BENCH_RESULT "
 BATCH_SIZE = 32
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,6 +128,8 @@ def run_child(args):
         options = {"mode": "exact"} if variant == "nantrace_exact" else {}
         if variant == "nantrace_nohealth":
             options["health"] = False
+        if variant == "nantrace_health10":
+            options["health"] = 10  # a health row every 10 steps
         recording = nantrace.record(tool_dir, **options)
     else:
         recording = contextlib.nullcontext()
@@ -349,7 +352,7 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 5)")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated subset of {','.join(ALL_VARIANTS)} "
-                        "(default: all but nantrace_nohealth; none is always run)")
+                        f"(default: all but {','.join(EXTRA_VARIANTS)}; none is always run)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 60 steps, 2 repeats")
     parser.add_argument("--seed", type=int, default=0, help="data/model seed and shuffle seed")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")

@@ -201,17 +201,22 @@ def _saturated_probability(columns, steps, rows, dtype):
 
 
 def _dead_relu(columns, steps, rows, dtype):
+    """All outputs exactly 0 (max |x| = 0, which sees the whole batch) for
+    DEAD_STEPS steps, in a layer with a ReLU-like activation."""
     found = []
-    for index, layer in columns.find("act_zero_frac"):
+    relu_layers = {layer for _, layer in columns.find("act_zero_frac")}
+    for index, layer in columns.find("act_max_abs"):
+        if layer not in relu_layers:
+            continue
         series = rows[:, index]
-        with np.errstate(invalid="ignore"):
-            i = _run_end(series >= 1.0, DEAD_STEPS)
+        i = _run_end(series == 0.0, DEAD_STEPS)
         if i is not None:
             found.append(Finding(
-                "dead_relu", int(steps[i]), layer, "act_zero_frac",
+                "dead_relu", int(steps[i]), layer, "act_max_abs",
                 f"every output of ReLU layer {layer} has been exactly 0 for {DEAD_STEPS} steps: "
                 "the layer is dead (lower the learning rate, use LeakyReLU/ELU, check init)",
-                [int(s) for s in steps[i - DEAD_STEPS + 1:i + 1]], [1.0] * DEAD_STEPS))
+                [int(s) for s in steps[i - DEAD_STEPS + 1:i + 1]],
+                [float(v) for v in series[i - DEAD_STEPS + 1:i + 1]]))
     return found
 
 

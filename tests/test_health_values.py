@@ -81,3 +81,53 @@ def test_refused_step_counts_its_nonfinite_gradients(tmp_path):
     assert series(window, "grad_nonfinite", "hidden")["values"] == [0, 0, 15]
     assert series(window, "grad_nonfinite", "out")["values"] == [0, 0, 4]
     assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)
+
+
+def test_relu_statistics_and_a_dead_layer(tmp_path):
+    keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((16, 4)).astype("float32")
+    y = rng.standard_normal((16, 1)).astype("float32")
+    model = keras.Sequential([
+        keras.Input((4,)),
+        keras.layers.Dense(8, activation="relu", name="alive"),
+        # A bias far below anything the kernel can add: every output is 0,
+        # so no gradient ever reaches it and it stays dead.
+        keras.layers.Dense(8, activation="relu", name="dead", bias_initializer=keras.initializers.Constant(-100.0)),
+        keras.layers.Dense(1, name="out"),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")  # weights stay put
+    with nantrace.record(str(tmp_path / "run")):
+        model.fit(x, y, batch_size=16, epochs=8, verbose=0, shuffle=False)
+
+    alive = np.maximum(x @ model.get_layer("alive").kernel.numpy() + model.get_layer("alive").bias.numpy(), 0)
+    client = plugin_client(tmp_path)
+    timeline = get(client, "timeline?run=run&stats=last,max&max_points=100")
+    assert series(timeline, "act_zero_frac", "alive")["last"][-1] == pytest.approx((alive == 0).mean())
+    assert series(timeline, "act_max_abs", "alive")["last"][-1] == pytest.approx(alive.max(), rel=1e-6)
+    assert series(timeline, "act_zero_frac", "dead")["last"][-1] == 1.0
+    assert series(timeline, "act_max_abs", "dead")["max"][-1] == 0.0
+    run = get(client, "run?run=run")
+    warnings = [(w["code"], w["layer"]) for w in run["warnings"]]
+    assert warnings == [("dead_relu", "dead")]
+
+
+def test_health_every_n_steps_keeps_the_failing_step(tmp_path):
+    keras.utils.set_random_seed(6)
+    rng = np.random.default_rng(6)
+    x = rng.uniform(0.5, 1.0, (160, 4)).astype("float32")
+    y = rng.standard_normal((160, 1)).astype("float32")
+    y[16 * 6 + 3, 0] = np.nan  # step 6: between two sampled steps
+    model = linear_model()
+    with nantrace.record(str(tmp_path / "run"), health=4):
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+
+    window = get(plugin_client(tmp_path), "window?run=run&incident=0")
+    assert window["steps"] == [0, 4, 6]
+    assert series(window, "grad_nonfinite", "out")["values"] == [0, 0, 4]
+
+
+@pytest.mark.parametrize("health", [0, -2, 1.5, "often"])
+def test_health_interval_must_be_a_whole_number_of_steps(tmp_path, health):
+    with pytest.raises(ValueError, match="health must be"):
+        nantrace.record(str(tmp_path), health=health)

@@ -30,11 +30,17 @@ class StepContext:
     loss_scaled: bool = False      # a LossScaleOptimizer handles its own skips
     owner: Optional[Any] = None    # the Keras model being stepped
     probe: Optional[Any] = None    # health.HealthProbe of the model, if any
-    health: dict = dataclasses.field(default_factory=dict)  # column -> value
+    health: List[Any] = dataclasses.field(default_factory=list)  # builders of the health row
+    verdict: Optional[Any] = None  # the optimizer guard's all-finite, once it has decided
     restorable: List[Any] = dataclasses.field(default_factory=list)  # state a bad step gets back
     saved: List[Any] = dataclasses.field(default_factory=list)       # its values before the step
     input_sites: List[Any] = dataclasses.field(default_factory=list)  # (batch leaf index, OpSite)
     gradient_variables: List[Any] = dataclasses.field(default_factory=list)  # of reported gradients
+
+    def measure(self, build):
+        """Add `build(values)` to the health row; its ops are made when the
+        row is (finish_step), so a sampled row builds them in one branch."""
+        self.health.append(build)
 
 
 def snapshot(variables):
@@ -62,8 +68,11 @@ def finish_step(session, context, outputs):
     the optimizer guard did not already cover failed (e.g. a loss under a
     LossScaleOptimizer, which applies its own updates)."""
     with instrument.uninstrumented():
-        if context.probe is not None:
-            context.probe.write_row(context.health, context.step)
+        if context.probe is not None and context.health:
+            verdict = context.verdict
+            if verdict is None and context.finite_checks:
+                verdict = all_checks(context.finite_checks)
+            context.probe.write_row(context.health, context.step, verdict)
         unreported = context.finite_checks[context.checks_reported:]
         if not unreported:
             return

@@ -7,6 +7,7 @@ it was found (same cached train function, train_step, jit_compile).
 """
 
 import contextlib
+import functools
 import sys
 
 import keras
@@ -85,8 +86,7 @@ def _observed_layer_call(self, *args, **kwargs):
     session = _active()
     context = session.step_context() if session is not None else None
     if context is not None and context.probe is not None and not tf.executing_eagerly():
-        with instrument.uninstrumented():
-            context.probe.observe_activation(context.health, self, outputs)
+        context.measure(functools.partial(context.probe.observe_activation, layer=self, outputs=outputs))
     return outputs
 
 
@@ -146,7 +146,7 @@ def _guarded_apply(self, grads, trainable_variables=None):
         probe = context.probe if context is not None else None
         variables = trainable_variables or list(self._trainable_variables)
         if probe is not None:
-            probe.observe_gradients(context.health, grads, variables)
+            context.measure(functools.partial(probe.observe_gradients, grads=grads, variables=variables))
             before = [tf.convert_to_tensor(v) for v in variables]
 
     guard_mode = not session.checks_graph_ops()
@@ -170,11 +170,11 @@ def _guarded_apply(self, grads, trainable_variables=None):
     tf.cond(finite, apply, refuse)
     if context is not None:
         context.checks_reported = len(context.finite_checks)
+        context.verdict = finite
     if probe is not None:
-        with instrument.uninstrumented():
-            # Read after the cond (automatic control dependencies order it):
-            # computed once, not in both branches.
-            probe.put_weight_stats(context.health, probe.weight_stats(variables, before))
+        # Weights are read when the health row is built, after this cond
+        # (automatic control dependencies order it): once, not per branch.
+        context.measure(functools.partial(probe.observe_weights, variables=variables, before=before))
     return None
 
 
@@ -358,7 +358,8 @@ def _checked_loss(session, compute_loss):
             with instrument.uninstrumented():
                 context.finite_checks.append(instrument.all_finite([loss]))
                 if context.probe is not None:
-                    context.probe.put(context.health, "loss", "", loss)
+                    context.measure(functools.partial(context.probe.put, metric="loss", layer="",
+                                                      tensor=loss))
         return loss
 
     return checked
@@ -374,8 +375,7 @@ def _check_batch(session, data):
     context = session.step_context()
     features = [t for t in tf.nest.flatten(x) if isinstance(t, tf.Tensor) and t.dtype.is_floating]
     if context.probe is not None and features:
-        with instrument.uninstrumented():
-            context.probe.observe_inputs(context.health, features[0])
+        context.measure(functools.partial(context.probe.observe_inputs, x=features[0]))
     graph = tf.compat.v1.get_default_graph()
     session.callback.forget_placeholders(graph)
     in_graph = session.checks_graph_ops()

@@ -69,7 +69,12 @@ class Recording:
         self.on_nan = on_nan
         self.optimizer = optimizer
         self.max_incidents = max_incidents
-        self.health = health
+        if isinstance(health, bool) or health is None:
+            self.health_every = 1 if health else 0
+        elif isinstance(health, int) and health >= 1:
+            self.health_every = health
+        else:
+            raise ValueError(f"health must be True, False or a number of steps >= 1, got {health!r}")
         self.warnings = []  # Warning protos
         self._monitors = {}
         self.redact = redact
@@ -415,12 +420,12 @@ class Recording:
     # Health timeline (model.fit) ---------------------------------------------------
 
     def health_monitor(self, model):
-        if not self.health:
+        if not self.health_every:
             return None
         monitor = self._monitors.get(id(model))
         if monitor is None:
             with instrument.uninstrumented():
-                monitor = health.HealthMonitor(self, health.HealthProbe(model))
+                monitor = health.HealthMonitor(self, health.HealthProbe(model, every=self.health_every))
             self._monitors[id(model)] = monitor
         return monitor
 
