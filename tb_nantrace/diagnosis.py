@@ -42,6 +42,14 @@ FIXES = {
         "Clean the data: drop or impute NaN/Inf rows before training (np.isfinite(x).all(axis=1)).",
         "Add tf.debugging.assert_all_finite in the input pipeline to catch bad files early.",
     ],
+    "nonfinite_update": [
+        "Check the optimizer's epsilon: Adam/RMSprop with epsilon=0 divide 0 by 0 wherever a "
+        "gradient is exactly 0 (e.g. a dead unit); keep the default 1e-7 or larger.",
+        "Lower the learning rate and clip gradients (optimizer clipnorm=1.0): an update can overflow "
+        "the weights even when every gradient is finite.",
+        "Record with mode=\"exact\" to name the optimizer op (the guard cannot replay an update: "
+        "the weights it overwrote are gone).",
+    ],
     "nonfinite_initial_state": [
         "The weights were already NaN/Inf before this run: reload a healthy checkpoint or re-initialise.",
         "Find the earlier run that corrupted them (record it with nantrace).",
@@ -107,8 +115,8 @@ def _classify(incident):
             f"The input batch already contains {incident.kind.replace('_', ' and ')} "
             f"({loc.tensor or 'x'} {where}): it came from the data, not the model."
         )
-    if incident.cause.code == "nonfinite_initial_state":
-        return "nonfinite_initial_state", incident.cause.summary
+    if incident.cause.code in ("nonfinite_initial_state", "nonfinite_update"):
+        return incident.cause.code, incident.cause.summary
     nonfinite_inputs = [s for s in inputs if s.nan_count or s.posinf_count or s.neginf_count]
     if nonfinite_inputs:
         return "unknown", (

@@ -136,3 +136,34 @@ def test_float16_activation_overflow_is_an_incident(tmp_path, mode, mixed_float1
     )
     assert first["cause"]["code"] == "float_overflow"
     assert "65504" in first["cause"]["summary"]
+
+
+def _adam_without_epsilon_model():
+    """Two outputs, the loss sees only the first: the second output's weights
+    get gradients of exactly 0, and Adam(epsilon=0) updates them by 0/0."""
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="head")])
+
+    def first_output_mse(y_true, y_pred):
+        return keras.ops.mean(keras.ops.square(y_true[:, :1] - y_pred[:, :1]))
+
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=0.0), loss=first_output_mse)
+    return model
+
+
+@pytest.mark.parametrize("mode", ["guard", "exact"])
+def test_an_update_that_makes_weights_nonfinite_is_an_incident(tmp_path, mode):
+    keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((64, 3)).astype("float32")
+    y = rng.standard_normal((64, 2)).astype("float32")
+    model = _adam_without_epsilon_model()
+    with nantrace.record(str(tmp_path / mode), mode=mode, on_nan="skip") as recording:
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    (incident,) = recording.incidents
+    assert (incident["step"], incident["phase"], incident["layer"]) == (0, "optimizer", "head")
+    # Stopped after that update, even under on_nan="skip": it cannot be undone.
+    assert int(model.optimizer.iterations.numpy()) == 1
+    if mode == "guard":
+        assert incident["cause"]["code"] == "nonfinite_update"
+        assert "epsilon=0.0" in incident["cause"]["summary"]
+        assert incident["variable"].endswith("head/kernel")

@@ -171,6 +171,12 @@ def _guarded_apply(self, grads, trainable_variables=None):
     if context is not None:
         context.checks_reported = len(context.finite_checks)
         context.verdict = finite
+        flag = session._state_flags.get(id(context.owner))
+        if flag is not None:
+            with instrument.uninstrumented():
+                # The updated state: finite gradients can still give non-finite
+                # weights (Adam with epsilon=0 on a zero gradient, an overflow).
+                flag.assign(instrument.all_finite([tf.convert_to_tensor(v) for v in variables]))
     if probe is not None:
         # Weights are read when the health row is built, after this cond
         # (automatic control dependencies order it): once, not per branch.
@@ -235,8 +241,10 @@ class _IncidentCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.session.replay_pending()
+        self.session.check_state(self.model)
         self.session.after_keras_step(self.model)
-        if self.session.flush() and self.session.on_nan != "skip":
+        # A corrupted state cannot be skipped: the update already happened.
+        if self.session.flush() and (self.session.on_nan != "skip" or self.session.state_corrupted):
             if self.session.on_nan == "raise":
                 raise self.session.error()
             self.model.stop_training = True
@@ -260,6 +268,7 @@ def _recorded_fit(model, *args, **kwargs):
             "cannot be checked or replayed op by op"
         )
     session.health_monitor(model)  # before tracing: its ring buffer is a variable
+    session.state_flag(model)
     _build_optimizer_before_tracing(model)
     model.train_function = None  # Keras caches it: force a guarded trace
     model.train_step = _guarded_train_step(session, model, model.train_step)

@@ -98,6 +98,8 @@ class Recording:
         self._replay_step = None
         self._replay_counts = {}
         self._capped = False
+        self.state_corrupted = False  # an update made the weights non-finite
+        self._state_flags = {}  # id(model) -> tf.Variable: weights finite after the last update
         self.writer = None
         self._info = None
 
@@ -391,6 +393,34 @@ class Recording:
             self.abort_requested = True
             raise _AbortStep("nantrace: non-finite gradients; the update was not applied")
 
+    def on_nonfinite_update(self, model, step):
+        """The update of `step` left a weight non-finite although every check
+        before it passed: the optimizer's own arithmetic did it. Weights
+        cannot be put back (the update overwrote them), so training stops."""
+        with instrument.uninstrumented():
+            bad = [(v, np.asarray(v.numpy())) for v in model.trainable_variables]
+        bad = [(v, value) for v, value in bad if not np.isfinite(value).all()]
+        if not bad:
+            return None
+        self.state_corrupted = True
+        variable, value = bad[0]
+        site = self.registry.add_state(variable)
+        site.op_type, site.phase = "ApplyGradients", "optimizer"
+        optimizer = model.optimizer
+        settings = ", ".join(
+            f"{name}={getattr(optimizer, name)!r}" for name in ("epsilon",)
+            if hasattr(optimizer, name))
+        learning_rate = float(np.asarray(optimizer.learning_rate))
+        others = [v.path for v, _ in bad[1:]]
+        site.note = (
+            f"{type(optimizer).__name__}'s update at step {step} (learning rate {learning_rate:g}"
+            + (f", {settings}" if settings else "") + f") made {variable.path} non-finite "
+            f"({int(np.size(value) - np.isfinite(value).sum())} of {np.size(value)} values) "
+            "although the loss and every gradient were finite"
+            + (f"; also {', '.join(others)}" if others else "")
+        )
+        return self._record(site, step, [], [value], self.mode, cause_code="nonfinite_update")
+
     def on_nonfinite_state(self, variable, value, step):
         site = self.registry.add_state(variable)
         return self._record(site, step, [], [value], self.mode, cause_code="nonfinite_initial_state")
@@ -428,6 +458,29 @@ class Recording:
                 monitor = health.HealthMonitor(self, health.HealthProbe(model, every=self.health_every))
             self._monitors[id(model)] = monitor
         return monitor
+
+    def state_flag(self, model):
+        """A variable the guarded step sets to "every weight is finite after
+        the update"; made before tracing (a variable made while tracing would
+        make Keras trace the step twice)."""
+        flag = self._state_flags.get(id(model))
+        if flag is None:
+            with instrument.uninstrumented(), tf.init_scope():
+                flag = tf.Variable(True, trainable=False, name="nantrace_state_finite")
+            self._state_flags[id(model)] = flag
+        return flag
+
+    def check_state(self, model):
+        """After a Keras step: one scalar read; on a bad update, an incident."""
+        flag = self._state_flags.get(id(model))
+        if flag is None or self.state_corrupted:
+            return
+        with instrument.uninstrumented():
+            finite = bool(flag.numpy())
+            if finite or model.optimizer is None:
+                return
+            step = int(model.optimizer.iterations.numpy()) - 1  # the update just applied
+        self.on_nonfinite_update(model, step)
 
     def after_keras_step(self, model):
         """Between steps: read the health ring now and then; give each new
@@ -577,7 +630,7 @@ def build_incident(site, step, inputs, outputs, index, mode, cause_code=None):
             incident.input_location.feature_index.extend(location[1])
     if cause_code:
         incident.cause.code = cause_code
-        incident.cause.summary = (
+        incident.cause.summary = site.note if cause_code == "nonfinite_update" else (
             f"variable {site.variable} already held {incident.kind} before this step: "
             "the model's state was corrupted before recording began"
         )
