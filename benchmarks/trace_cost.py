@@ -1,6 +1,6 @@
 """Where nantrace's one-off (trace-time) cost goes, for the overhead.py model.
 
-    python benchmarks/trace_cost.py --repeats 3      # none, nantrace, nantrace_exact
+    python benchmarks/trace_cost.py --repeats 3      # none, none_prebuilt, nantrace, nantrace_exact
     python benchmarks/trace_cost.py --variants none,nantrace,nantrace_nohealth
     python benchmarks/trace_cost.py --variants nantrace --profile 30
 

@@ -146,7 +146,10 @@ class HealthProbe:
         self.put(values, "act_max_abs", name, largest)
         if kind in RELU_LIKE:
             sample = _leading_rows(out, ZERO_FRACTION_SAMPLE)
-            self.put(values, "act_zero_frac", name, tf.math.zero_fraction(sample))
+            # Not tf.math.zero_fraction: it builds a cond (int32 or int64
+            # count) per call, a branch function to trace and run.
+            zeros = tf.cast(tf.equal(sample, 0), tf.float32)
+            self.put(values, "act_zero_frac", name, tf.reduce_mean(zeros))
         if kind in PROBABILITY:
             saturated = tf.logical_or(tf.equal(out, 0), tf.equal(out, 1))
             self.put(values, "saturated", name, tf.reduce_sum(tf.cast(saturated, tf.float32)))
