@@ -630,10 +630,14 @@ def build_incident(site, step, inputs, outputs, index, mode, cause_code=None):
             incident.input_location.feature_index.extend(location[1])
     if cause_code:
         incident.cause.code = cause_code
-        incident.cause.summary = site.note if cause_code == "nonfinite_update" else (
-            f"variable {site.variable} already held {incident.kind} before this step: "
-            "the model's state was corrupted before recording began"
-        )
+        if cause_code == "nonfinite_update":
+            incident.cause.summary = site.note  # said once, as the cause
+            incident.ClearField("note")
+        else:
+            incident.cause.summary = (
+                f"variable {site.variable} already held {incident.kind} before this step: "
+                "the model's state was corrupted before recording began"
+            )
     incident.cause.CopyFrom(diagnosis.diagnose(incident))
     return incident
 
