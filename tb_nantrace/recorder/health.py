@@ -94,7 +94,7 @@ class HealthProbe:
                 continue
             kind = _activation_name(layer)
             columns = ["act_max_abs"]
-            if kind in RELU_LIKE or kind == "relu":
+            if kind in RELU_LIKE:
                 columns.append("act_zero_frac")
             if kind in PROBABILITY:
                 columns.append("saturated")

@@ -171,7 +171,7 @@ def _guarded_apply(self, grads, trainable_variables=None):
     if context is not None:
         context.checks_reported = len(context.finite_checks)
         context.verdict = finite
-        flag = session._state_flags.get(id(context.owner))
+        flag = session.state_flag(context.owner, create=False)
         if flag is not None:
             with instrument.uninstrumented():
                 # The updated state: finite gradients can still give non-finite

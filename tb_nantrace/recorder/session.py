@@ -459,12 +459,12 @@ class Recording:
             self._monitors[id(model)] = monitor
         return monitor
 
-    def state_flag(self, model):
+    def state_flag(self, model, create=True):
         """A variable the guarded step sets to "every weight is finite after
         the update"; made before tracing (a variable made while tracing would
-        make Keras trace the step twice)."""
+        make Keras trace the step twice), so the step only looks it up."""
         flag = self._state_flags.get(id(model))
-        if flag is None:
+        if flag is None and create:
             with instrument.uninstrumented(), tf.init_scope():
                 flag = tf.Variable(True, trainable=False, name="nantrace_state_finite")
             self._state_flags[id(model)] = flag
