@@ -167,3 +167,31 @@ def test_an_update_that_makes_weights_nonfinite_is_an_incident(tmp_path, mode):
         assert incident["cause"]["code"] == "nonfinite_update"
         assert "epsilon=0.0" in incident["cause"]["summary"]
         assert incident["variable"].endswith("head/kernel")
+
+
+def test_guarded_custom_loop_sees_a_nonfinite_update(tmp_path):
+    keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((16, 3)).astype("float32")
+    y = rng.standard_normal((16, 2)).astype("float32")
+    model = _adam_without_epsilon_model()
+    optimizer, loss_fn = model.optimizer, model.loss
+
+    @nantrace.guard
+    @tf.function
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    steps_run = 0
+    with nantrace.record(str(tmp_path / "loop"), on_nan="skip") as recording:
+        for _ in range(4):
+            train_step(x, y)
+            steps_run += 1
+    (incident,) = recording.incidents
+    assert (incident["step"], incident["phase"], incident["layer"]) == (0, "optimizer", "head")
+    assert incident["cause"]["code"] == "nonfinite_update"
+    assert steps_run == 0  # the loop ended in step 0's call, even under on_nan="skip"

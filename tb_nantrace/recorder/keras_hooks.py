@@ -171,12 +171,14 @@ def _guarded_apply(self, grads, trainable_variables=None):
     if context is not None:
         context.checks_reported = len(context.finite_checks)
         context.verdict = finite
-        flag = session.state_flag(context.owner, create=False)
-        if flag is not None:
-            with instrument.uninstrumented():
-                # The updated state: finite gradients can still give non-finite
-                # weights (Adam with epsilon=0 on a zero gradient, an overflow).
-                flag.assign(instrument.all_finite([tf.convert_to_tensor(v) for v in variables]))
+    owner = context.owner if context is not None else self
+    flag = session.state_flag(owner, create=False)
+    if flag is not None:
+        session.watch_state(owner, self, variables)
+        with instrument.uninstrumented():
+            # The updated state: finite gradients can still give non-finite
+            # weights (Adam with epsilon=0 on a zero gradient, an overflow).
+            flag.assign(instrument.all_finite([tf.convert_to_tensor(v) for v in variables]))
     if probe is not None:
         # Weights are read when the health row is built, after this cond
         # (automatic control dependencies order it): once, not per branch.

@@ -99,7 +99,8 @@ class Recording:
         self._replay_counts = {}
         self._capped = False
         self.state_corrupted = False  # an update made the weights non-finite
-        self._state_flags = {}  # id(model) -> tf.Variable: weights finite after the last update
+        self._state_flags = {}  # id(owner) -> tf.Variable: weights finite after the last update
+        self._watched_state = {}  # id(owner) -> (optimizer, variables) the flag is about
         self.writer = None
         self._info = None
 
@@ -393,12 +394,12 @@ class Recording:
             self.abort_requested = True
             raise _AbortStep("nantrace: non-finite gradients; the update was not applied")
 
-    def on_nonfinite_update(self, model, step):
+    def on_nonfinite_update(self, variables, optimizer, step):
         """The update of `step` left a weight non-finite although every check
         before it passed: the optimizer's own arithmetic did it. Weights
         cannot be put back (the update overwrote them), so training stops."""
         with instrument.uninstrumented():
-            bad = [(v, np.asarray(v.numpy())) for v in model.trainable_variables]
+            bad = [(v, np.asarray(v.numpy())) for v in variables]
         bad = [(v, value) for v, value in bad if not np.isfinite(value).all()]
         if not bad:
             return None
@@ -406,7 +407,6 @@ class Recording:
         variable, value = bad[0]
         site = self.registry.add_state(variable)
         site.op_type, site.phase = "ApplyGradients", "optimizer"
-        optimizer = model.optimizer
         settings = ", ".join(
             f"{name}={getattr(optimizer, name)!r}" for name in ("epsilon",)
             if hasattr(optimizer, name))
@@ -459,28 +459,34 @@ class Recording:
             self._monitors[id(model)] = monitor
         return monitor
 
-    def state_flag(self, model, create=True):
+    def state_flag(self, owner, create=True):
         """A variable the guarded step sets to "every weight is finite after
-        the update"; made before tracing (a variable made while tracing would
-        make Keras trace the step twice), so the step only looks it up."""
-        flag = self._state_flags.get(id(model))
+        the update" (`owner`: the Keras model in fit, the optimizer in a
+        `nantrace.guard` loop). Made before tracing (a variable made while
+        tracing makes tf.function trace twice), so the step only looks it up."""
+        flag = self._state_flags.get(id(owner))
         if flag is None and create:
             with instrument.uninstrumented(), tf.init_scope():
                 flag = tf.Variable(True, trainable=False, name="nantrace_state_finite")
-            self._state_flags[id(model)] = flag
+            self._state_flags[id(owner)] = flag
         return flag
 
-    def check_state(self, model):
-        """After a Keras step: one scalar read; on a bad update, an incident."""
-        flag = self._state_flags.get(id(model))
-        if flag is None or self.state_corrupted:
+    def watch_state(self, owner, optimizer, variables):
+        """Trace time: what `owner`'s flag is about, for check_state."""
+        self._watched_state[id(owner)] = (optimizer, list(variables))
+
+    def check_state(self, owner):
+        """After a step: one scalar read; on a bad update, an incident."""
+        flag = self._state_flags.get(id(owner))
+        watched = self._watched_state.get(id(owner))
+        if flag is None or watched is None or self.state_corrupted:
             return
+        optimizer, variables = watched
         with instrument.uninstrumented():
-            finite = bool(flag.numpy())
-            if finite or model.optimizer is None:
+            if bool(flag.numpy()):
                 return
-            step = int(model.optimizer.iterations.numpy()) - 1  # the update just applied
-        self.on_nonfinite_update(model, step)
+            step = int(optimizer.iterations.numpy()) - 1  # the update just applied
+        self.on_nonfinite_update(variables, optimizer, step)
 
     def after_keras_step(self, model):
         """Between steps: read the health ring now and then; give each new
@@ -687,11 +693,17 @@ def guard(step_function):
         session = active_recording()
         if session is None or session.mode != "guard":
             return step_function(*args, **kwargs)
+        optimizer = session.optimizer or keras_hooks.find_optimizer_in_stack()
+        if optimizer is not None:
+            session.remember_optimizer(optimizer)
+            session.state_flag(optimizer)  # before the first trace
         with session.guarded_call():
             result = step_function(*args, **kwargs)
         python_function = getattr(step_function, "python_function", step_function)
         session.replay_pending(python_function, args, kwargs)
-        if session.flush() and session.on_nan != "skip":
+        if optimizer is not None:
+            session.check_state(optimizer)
+        if session.flush() and (session.on_nan != "skip" or session.state_corrupted):
             session.abort_requested = True
             raise _AbortStep(headline(session.incident_protos[-1]), session.incidents[-1])
         return result
