@@ -55,8 +55,7 @@ def report_bad_step(session, context, gradients=()):
     `session.on_bad_step`; they run only then."""
     report = functools.partial(session.on_bad_step, context)
     tensors = [context.step] + list(context.batch_leaves) + list(context.saved)
-    dense = [g.values if isinstance(g, tf.IndexedSlices) else g for g in gradients]
-    tf.py_function(report, tensors + dense, Tout=[])
+    tf.py_function(report, tensors + [instrument.dense_values(g) for g in gradients], Tout=[])
 
 
 def all_checks(checks):

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from tb_nantrace import early_warnings, metadata
 from tb_nantrace.proto import nantrace_pb2
+from tb_nantrace.recorder import instrument
 
 WINDOW = 256       # steps of full-resolution history kept (flight recorder)
 FLUSH_EVERY = 64   # steps between host reads of the ring
@@ -65,10 +66,6 @@ def _leading_rows(tensor, elements):
     if shape[0] is not None and rows >= shape[0]:
         return tensor
     return tensor[:rows]
-
-
-def _dense(tensor):
-    return tensor.values if isinstance(tensor, tf.IndexedSlices) else tensor
 
 
 def _sum(tensors):
@@ -173,7 +170,7 @@ class HealthProbe:
             if grad is None:
                 continue
             layer = self.variable_layer.get(id(variable), "")
-            halves.setdefault(layer, []).append(tf.nn.l2_loss(tf.cast(_dense(grad), tf.float32)))
+            halves.setdefault(layer, []).append(tf.nn.l2_loss(tf.cast(instrument.dense_values(grad), tf.float32)))
         zero = tf.constant(0.0)
         total = []
         for layer, parts in halves.items():
@@ -184,27 +181,22 @@ class HealthProbe:
         if total:
             self.put(values, "grad_norm", "", _sum(total))
 
-    def weight_stats(self, variables, before):
-        """{layer: (weight norm, update norm)} after an update, from the
-        values `before` it."""
+    def observe_weights(self, values, variables, before):
+        """Weight norm and update/weight ratio per layer after an update,
+        from the values `before` it (both as l2_loss halves; see read())."""
         per_layer = {}
         for variable, old in zip(variables, before):
             layer = self.variable_layer.get(id(variable))
             if layer is None:
                 continue
             new = tf.cast(tf.convert_to_tensor(variable), tf.float32)
-            entry = per_layer.setdefault(layer, ([], []))
-            entry[0].append(tf.nn.l2_loss(new))
-            entry[1].append(tf.nn.l2_loss(new - tf.cast(old, tf.float32)))
-        return {layer: (_sum(w), _sum(u)) for layer, (w, u) in per_layer.items()}
-
-    def observe_weights(self, values, variables, before):
-        self.put_weight_stats(values, self.weight_stats(variables, before))
-
-    def put_weight_stats(self, values, stats):
-        for layer, (weight, update) in stats.items():
+            weights, updates = per_layer.setdefault(layer, ([], []))
+            weights.append(tf.nn.l2_loss(new))
+            updates.append(tf.nn.l2_loss(new - tf.cast(old, tf.float32)))
+        for layer, (weights, updates) in per_layer.items():
+            weight = _sum(weights)
             self.put(values, "weight_norm", layer, weight)
-            self.put(values, "update_ratio", layer, update / tf.maximum(weight, 1e-30))
+            self.put(values, "update_ratio", layer, _sum(updates) / tf.maximum(weight, 1e-30))
 
     def write_row(self, builders, step, verdict=None):
         """Build the row from `builders` and write it: on every step, or

@@ -102,6 +102,11 @@ def _checked_outputs(op_type, outputs):
     ]
 
 
+def dense_values(tensor):
+    """The values of a gradient, also when it is sparse (an embedding's)."""
+    return tensor.values if isinstance(tensor, tf.IndexedSlices) else tensor
+
+
 def all_finite(tensors):
     checks = [tf.reduce_all(tf.math.is_finite(t)) for t in tensors]
     return checks[0] if len(checks) == 1 else tf.reduce_all(tf.stack(checks))
