@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 import time
+import typing
 
 import keras
 import numpy as np
@@ -24,6 +25,16 @@ from tb_nantrace.writer import RecordWriter
 ON_NAN_CHOICES = ("stop", "raise", "skip")
 MODES = ("guard", "exact")
 _active = []  # the innermost recording is the one that records
+
+
+class _PendingReplay(typing.NamedTuple):
+    """A refused step, from its py_function to the host's next turn."""
+
+    context: typing.Any  # guard.StepContext of a Keras step; None in a guarded loop
+    step: int
+    batch: typing.Any  # the step's batch arrays (Keras), else None
+    replay_wanted: bool  # False past the incident cap or when the step is already pending
+    saved: typing.Any  # pre-step values of context.restorable
 
 
 class _AbortStep(tb_nantrace.NonFiniteError):
@@ -366,9 +377,9 @@ class Recording:
             replay_wanted = not (
                 step in self._steps_with_incident
                 or self._capped
-                or any(p[1] == step for p in self._pending_replays if p[3])
+                or any(p.step == step for p in self._pending_replays if p.replay_wanted)
             )
-            self._pending_replays.append((context, step, batch, replay_wanted, saved))
+            self._pending_replays.append(_PendingReplay(context, step, batch, replay_wanted, saved))
 
     def on_bad_update(self, step, locally_finite=False):
         """The optimizer guard refused a non-finite update outside model.fit
@@ -380,7 +391,7 @@ class Recording:
         if self._guarded_call_depth:
             with self._lock:
                 if step not in self._steps_with_incident and not self._capped:
-                    self._pending_replays.append((None, step, None, True, []))
+                    self._pending_replays.append(_PendingReplay(None, step, None, True, []))
             return
         if step not in self._steps_with_incident:
             site = self.registry.add_guard()
