@@ -94,6 +94,24 @@ def _describe_input(stats):
     return f"{stats.name or 'input'}: min {fmt(_min(stats))}, max {fmt(_max(stats))}"
 
 
+def nonfinite_update_summary(optimizer, step, learning_rate, settings, variable, bad, size,
+                             others=()):
+    """The cause of a finite-gradient update that left a weight non-finite."""
+    shown = ", ".join(f"{name}={value!r}" for name, value in settings.items())
+    return (
+        f"{optimizer}'s update at step {step} (learning rate {learning_rate:g}"
+        + (f", {shown}" if shown else "") + f") made {variable} non-finite "
+        f"({bad} of {size} values) although the loss and every gradient were finite"
+        + (f"; also {', '.join(others)}" if others else "")
+    )
+
+
+def initial_state_summary(variable, kind):
+    """The cause when a weight was non-finite before recording began."""
+    return (f"variable {variable} already held {kind} before this step: "
+            "the model's state was corrupted before recording began")
+
+
 def diagnose(incident):
     """Return a Cause for the incident (code, summary with the evidence, fixes)."""
     code, summary = _classify(incident)

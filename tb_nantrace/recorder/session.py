@@ -418,18 +418,11 @@ class Recording:
         variable, value = bad[0]
         site = self.registry.add_state(variable)
         site.op_type, site.phase = "ApplyGradients", "optimizer"
-        settings = ", ".join(
-            f"{name}={getattr(optimizer, name)!r}" for name in ("epsilon",)
-            if hasattr(optimizer, name))
-        learning_rate = float(np.asarray(optimizer.learning_rate))
-        others = [v.path for v, _ in bad[1:]]
-        site.note = (
-            f"{type(optimizer).__name__}'s update at step {step} (learning rate {learning_rate:g}"
-            + (f", {settings}" if settings else "") + f") made {variable.path} non-finite "
-            f"({int(np.size(value) - np.isfinite(value).sum())} of {np.size(value)} values) "
-            "although the loss and every gradient were finite"
-            + (f"; also {', '.join(others)}" if others else "")
-        )
+        settings = {name: getattr(optimizer, name) for name in ("epsilon",) if hasattr(optimizer, name)}
+        site.note = diagnosis.nonfinite_update_summary(
+            type(optimizer).__name__, step, float(np.asarray(optimizer.learning_rate)), settings,
+            variable.path, int(np.size(value) - np.isfinite(value).sum()), int(np.size(value)),
+            [v.path for v, _ in bad[1:]])
         return self._record(site, step, [], [value], self.mode, cause_code="nonfinite_update")
 
     def on_nonfinite_state(self, variable, value, step):
@@ -651,10 +644,7 @@ def build_incident(site, step, inputs, outputs, index, mode, cause_code=None):
             incident.cause.summary = site.note  # said once, as the cause
             incident.ClearField("note")
         else:
-            incident.cause.summary = (
-                f"variable {site.variable} already held {incident.kind} before this step: "
-                "the model's state was corrupted before recording began"
-            )
+            incident.cause.summary = diagnosis.initial_state_summary(site.variable, incident.kind)
     incident.cause.CopyFrom(diagnosis.diagnose(incident))
     return incident
 
