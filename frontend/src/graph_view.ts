@@ -1,56 +1,29 @@
 // The Graph section: the failing step's graph (incident.graph) as SVG,
 // grouped by layer and collapsed at first, laid out with dagre
-// (graph_layout.ts), with pan/zoom on the viewBox and a details panel.
+// (graph_layout.ts). GraphView draws it and handles clicks, expansion and
+// search; it composes the pan/zoom of the viewBox (pan_zoom.ts) and the
+// details panel (graph_details.ts).
 //
 // Every name in the graph is hostile: it only ever reaches the DOM as text
 // (textContent via dom.ts / svg.ts); class names come from constant tables.
 
 import { button, clear, el, replaceChildren, section } from "./dom";
-import { fmtCount, fmtNumber, fmtShape, phaseLabel, plural, showControls } from "./format";
-import {
-  type GraphModel,
-  type State,
-  Expansion,
-  ancestors,
-  buildModel,
-  group,
-  groupState,
-  isGroup,
-  itemState,
-  neighbours,
-  searchOps,
-} from "./graph_model";
+import { fmtCount, plural, showControls } from "./format";
+import { GraphDetails } from "./graph_details";
+import { STATES, STATE_CLASS, STATE_LABEL, groupKindLabel } from "./graph_labels";
+import { type GraphModel, Expansion, ancestors, buildModel, group, groupState, isGroup, itemState, searchOps } from "./graph_model";
 import { HEADER, LayoutCache, type PlacedBox, itemLabel, placeAll } from "./graph_layout";
-import { offendingInputFields, offendingOutputFields } from "./highlight";
-import type { StatField } from "./highlight";
-import { renderSource, renderStack } from "./incident";
-import { polygon, polyline, rect, setViewBox, svgEl, text, title } from "./svg";
-import type { Incident, TensorStats } from "./types";
+import { PanZoom, type ViewBox } from "./pan_zoom";
+import { polygon, polyline, rect, svgEl, text, title } from "./svg";
+import type { Incident } from "./types";
 
 /** What the view keeps across re-renders (a refresh) for one incident. */
 export interface GraphViewState {
   expanded: number[];
   selected: number | null;
-  view: { x: number; y: number; w: number; h: number } | null;
+  view: ViewBox | null;
 }
 
-const STATE_CLASS: Record<State, string> = {
-  origin: "nt-st-origin",
-  propagated: "nt-st-propagated",
-  finite: "nt-st-finite",
-  input: "nt-st-input",
-  variable: "nt-st-variable",
-};
-
-const STATE_LABEL: Record<State, string> = {
-  origin: "origin (first non-finite)",
-  propagated: "propagated NaN/Inf",
-  finite: "finite",
-  input: "input",
-  variable: "variable",
-};
-
-const VIEW_H = 560;
 const MIN_READABLE_SCALE = 0.55;
 
 function now(): number {
@@ -103,20 +76,19 @@ class GraphView {
   private readonly svg: SVGSVGElement;
   private readonly content: SVGGElement;
   private readonly viewport: HTMLElement;
-  private readonly details: HTMLElement;
+  private readonly panZoom: PanZoom;
+  private readonly details: GraphDetails;
   private readonly status: HTMLElement;
   private readonly searchBox: HTMLInputElement;
   private readonly itemOf = new WeakMap<Element, number>();
   private boxes = new Map<number, PlacedBox>();
   private selected: number | null = null;
-  private vb = { x: 0, y: 0, w: 800, h: VIEW_H };
-  private size = { w: 0, h: 0 };
   private searchHits: number[] = [];
   private searchAt = 0;
   private readonly state: GraphViewState;
 
   constructor(
-    private readonly inc: Incident,
+    inc: Incident,
     states: Map<string, GraphViewState>,
     key: string,
     private readonly t0: number,
@@ -138,7 +110,11 @@ class GraphView {
     this.content = svgEl("g", "nt-graph-content");
     this.svg.appendChild(this.content);
     this.viewport = el("div", "nt-graph-viewport", this.svg);
-    this.details = el("div", "nt-graph-details");
+    this.panZoom = new PanZoom(this.svg, this.viewport, (vb) => (this.state.view = vb));
+    this.details = new GraphDetails(inc, this.model, this.expansion, {
+      toggle: (item) => this.toggle(item),
+      reveal: (item) => this.reveal(item, true),
+    });
     this.status = el("span", "nt-graph-status nt-muted");
     this.searchBox = el("input", "nt-filter nt-graph-search");
     this.searchBox.type = "search";
@@ -161,15 +137,15 @@ class GraphView {
       m.origin !== null ? button("nt-btn-accent", "Show origin", () => this.reveal(m.origin!, true)) : null,
       button(null, "Collapse all", () => this.collapseAll()),
       button(null, "Fit", () => this.fit()),
-      button(null, "−", () => this.zoomBy(1.25)),
-      button(null, "+", () => this.zoomBy(0.8)),
+      button(null, "−", () => this.panZoom.zoomBy(1.25)),
+      button(null, "+", () => this.panZoom.zoomBy(0.8)),
       this.searchBox,
       this.status,
     );
     const legend = el(
       "div",
       "nt-graph-legend",
-      (["origin", "propagated", "finite", "input", "variable"] as State[]).map((s) =>
+      STATES.map((s) =>
         el("span", "nt-legend-item", el("span", `nt-swatch ${STATE_CLASS[s]}`), STATE_LABEL[s]),
       ),
       el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-group"), "layer group (click to expand)"),
@@ -190,9 +166,8 @@ class GraphView {
         : null,
       toolbar,
       legend,
-      el("div", "nt-graph-main", this.viewport, this.details),
+      el("div", "nt-graph-main", this.viewport, this.details.element),
     );
-    this.installPanZoom();
     this.svg.addEventListener("click", (ev) => this.onClick(ev));
     this.svg.addEventListener("keydown", (ev) => {
       if (ev.key !== "Enter" && ev.key !== " ") return;
@@ -205,15 +180,11 @@ class GraphView {
   }
 
   firstDraw(): void {
-    this.measure();
+    this.panZoom.measure();
     this.draw();
-    if (this.state.view) {
-      this.vb = { ...this.state.view };
-      this.applyView();
-    } else {
-      this.initialView();
-    }
-    this.showDetails();
+    if (this.state.view) this.panZoom.restore(this.state.view);
+    else this.initialView();
+    this.details.show(this.selected);
     this.svg.classList.add("nt-graph-ready");
     performance.mark("nantrace-graph-ready");
     try {
@@ -222,12 +193,6 @@ class GraphView {
       // Marks cleared by someone else: timing is a nicety.
     }
     this.status.textContent = `laid out in ${Math.round(now() - this.t0)} ms`;
-  }
-
-  private measure(): void {
-    const w = this.viewport.clientWidth || 800;
-    const h = this.viewport.clientHeight || VIEW_H;
-    this.size = { w, h };
   }
 
   // ------------------------------------------------------------ drawing
@@ -320,7 +285,7 @@ class GraphView {
     const m = this.model;
     if (isGroup(m, item)) {
       const g = group(m, item);
-      return `${kindLabel(g.kind)} ${showControls(g.label)}: ${plural(g.size, "op")}`;
+      return `${groupKindLabel(g.kind)} ${showControls(g.label)}: ${plural(g.size, "op")}`;
     }
     const op = m.ops[item]!;
     return `${showControls(op.type)} ${showControls(op.name)}`;
@@ -329,7 +294,7 @@ class GraphView {
   // ------------------------------------------------------------ interaction
 
   private onClick(ev: MouseEvent): void {
-    if (this.dragged) return;
+    if (this.panZoom.dragged) return;
     let t = ev.target as Element | null;
     while (t && t !== this.svg) {
       const item = this.itemOf.get(t);
@@ -350,7 +315,7 @@ class GraphView {
     } else {
       this.redrawKeeping(item);
     }
-    this.showDetails();
+    this.details.show(this.selected);
   }
 
   private toggle(item: number): void {
@@ -365,11 +330,8 @@ class GraphView {
     const before = this.boxes.get(anchor);
     this.draw();
     const after = this.boxes.get(anchor);
-    if (before && after) {
-      this.vb.x += after.x - before.x;
-      this.vb.y += after.y - before.y;
-    }
-    this.applyView();
+    const [dx, dy] = before && after ? [after.x - before.x, after.y - before.y] : [0, 0];
+    this.panZoom.shift(dx, dy);
   }
 
   private collapseAll(): void {
@@ -393,8 +355,8 @@ class GraphView {
       this.state.selected = item;
       this.draw();
     }
-    this.centreOn(item, Math.max(this.scale(), 0.9));
-    this.showDetails();
+    this.panZoom.centreOn(this.boxes.get(item), Math.max(this.panZoom.scale(), 0.9));
+    this.details.show(this.selected);
   }
 
   private search(): void {
@@ -417,286 +379,19 @@ class GraphView {
 
   private searchQuery = "";
 
-  // ------------------------------------------------------------ view box
-
-  private scale(): number {
-    return this.size.w / this.vb.w;
-  }
-
-  private applyView(): void {
-    setViewBox(this.svg, this.vb.x, this.vb.y, this.vb.w, this.vb.h);
-    this.state.view = { ...this.vb };
-  }
-
   private fit(): void {
-    this.measure();
-    const margin = 20;
-    const minX = 0;
-    const minY = 0;
-    const maxX = Math.max(100, this.extent.w);
-    const maxY = Math.max(100, this.extent.h);
-    const w = maxX - minX + 2 * margin;
-    const h = maxY - minY + 2 * margin;
-    const s = Math.min(this.size.w / w, this.size.h / h, 1.2);
-    this.vb = {
-      w: this.size.w / s,
-      h: this.size.h / s,
-      x: minX - margin - (this.size.w / s - w) / 2,
-      y: minY - margin - (this.size.h / s - h) / 2,
-    };
-    this.applyView();
+    this.panZoom.fit(this.extent);
   }
 
   /** Fit when that stays readable; else centre on the origin's box (or the top). */
   private initialView(): void {
     this.fit();
-    if (this.scale() >= MIN_READABLE_SCALE) return;
+    if (this.panZoom.scale() >= MIN_READABLE_SCALE) return;
     const m = this.model;
     const target = m.origin !== null ? [m.origin, ...ancestors(m, m.origin).reverse()].find((i) => this.boxes.has(i)) : undefined;
-    if (target !== undefined) this.centreOn(target, 0.9);
-    else {
-      const s = 0.9;
-      this.vb = { x: this.vb.x + this.vb.w / 2 - this.size.w / s / 2, y: -20, w: this.size.w / s, h: this.size.h / s };
-      this.applyView();
-    }
+    if (target !== undefined) this.panZoom.centreOn(this.boxes.get(target), 0.9);
+    else this.panZoom.top(0.9);
   }
-
-  private centreOn(item: number, s: number): void {
-    this.measure();
-    const b = this.boxes.get(item);
-    if (!b) return;
-    const w = this.size.w / s;
-    const h = this.size.h / s;
-    this.vb = { x: b.x + b.w / 2 - w / 2, y: b.y + b.h / 2 - h / 2, w, h };
-    this.applyView();
-  }
-
-  private zoomBy(f: number, cx?: number, cy?: number): void {
-    this.measure();
-    const x = cx ?? this.vb.x + this.vb.w / 2;
-    const y = cy ?? this.vb.y + this.vb.h / 2;
-    const s = this.size.w / (this.vb.w * f);
-    if (s < 0.02 || s > 4) return;
-    this.vb = { x: x - (x - this.vb.x) * f, y: y - (y - this.vb.y) * f, w: this.vb.w * f, h: this.vb.h * f };
-    this.applyView();
-  }
-
-  private dragged = false;
-
-  private installPanZoom(): void {
-    this.svg.addEventListener(
-      "wheel",
-      (ev) => {
-        ev.preventDefault();
-        const r = this.svg.getBoundingClientRect();
-        const px = this.vb.x + ((ev.clientX - r.left) / (r.width || 1)) * this.vb.w;
-        const py = this.vb.y + ((ev.clientY - r.top) / (r.height || 1)) * this.vb.h;
-        const delta = ev.deltaMode === 1 ? ev.deltaY * 16 : ev.deltaY;
-        this.zoomBy(Math.exp(Math.max(-1, Math.min(1, delta * 0.0015))), px, py);
-      },
-      { passive: false },
-    );
-    let start: { x: number; y: number; vx: number; vy: number; id: number } | null = null;
-    this.svg.addEventListener("pointerdown", (ev) => {
-      if (ev.button !== 0) return;
-      start = { x: ev.clientX, y: ev.clientY, vx: this.vb.x, vy: this.vb.y, id: ev.pointerId };
-      this.dragged = false;
-    });
-    this.svg.addEventListener("pointermove", (ev) => {
-      if (!start || ev.pointerId !== start.id) return;
-      const dx = ev.clientX - start.x;
-      const dy = ev.clientY - start.y;
-      if (!this.dragged && Math.hypot(dx, dy) < 4) return;
-      if (!this.dragged) {
-        this.dragged = true;
-        this.svg.setPointerCapture(ev.pointerId);
-        this.svg.classList.add("nt-dragging");
-      }
-      const k = this.vb.w / (this.svg.clientWidth || this.size.w || 1);
-      this.vb.x = start.vx - dx * k;
-      this.vb.y = start.vy - dy * k;
-      this.applyView();
-    });
-    const end = (ev: PointerEvent) => {
-      if (!start || ev.pointerId !== start.id) return;
-      start = null;
-      this.svg.classList.remove("nt-dragging");
-      // The click that follows a drag is not a click on a node.
-      if (this.dragged) setTimeout(() => (this.dragged = false), 0);
-    };
-    this.svg.addEventListener("pointerup", end);
-    this.svg.addEventListener("pointercancel", end);
-    // Keep the scale when the viewport resizes (an observer, not a window
-    // listener: it goes away with the element when the view is replaced).
-    if (typeof ResizeObserver !== "undefined") {
-      new ResizeObserver(() => {
-        const old = this.size;
-        this.measure();
-        if (old.w > 0 && old.h > 0 && (old.w !== this.size.w || old.h !== this.size.h)) {
-          this.vb.w *= this.size.w / old.w;
-          this.vb.h *= this.size.h / old.h;
-          this.applyView();
-        }
-      }).observe(this.viewport);
-    }
-  }
-
-  // ------------------------------------------------------------ details
-
-  private showDetails(): void {
-    const m = this.model;
-    const item = this.selected;
-    if (item === null || item >= m.ops.length + m.groups.length) {
-      replaceChildren(
-        this.details,
-        el("h3", null, "Details"),
-        el("p", "nt-muted", "Click a layer to expand it, an op to see its details. Drag to pan, wheel to zoom."),
-        m.origin !== null ? el("p", null, "The origin op is in ", el("code", null, originPath(m)), ".") : null,
-      );
-      return;
-    }
-    if (isGroup(m, item)) {
-      const g = group(m, item);
-      const badOps: number[] = [];
-      const collect = (gid: number) => {
-        for (const c of group(m, gid).children) {
-          if (isGroup(m, c)) collect(c);
-          else if (m.ops[c]!.state === "origin" || m.ops[c]!.state === "propagated") badOps.push(c);
-        }
-      };
-      collect(item);
-      badOps.sort((a, b) => (m.ops[a]!.state === "origin" ? -1 : 0) - (m.ops[b]!.state === "origin" ? -1 : 0) || a - b);
-      replaceChildren(
-        this.details,
-        el("h3", null, kindLabel(g.kind)),
-        el("p", "nt-graph-name", el("code", null, showControls(g.label) || "(group)")),
-        el(
-          "dl",
-          "nt-fields",
-          el("dt", null, "ops"),
-          el("dd", null, fmtCount(g.size)),
-          (["origin", "propagated", "finite", "input", "variable"] as State[])
-            .filter((s) => g.counts[s] > 0)
-            .map((s) => [el("dt", null, s), el("dd", null, el("span", `nt-state ${STATE_CLASS[s]}`, fmtCount(g.counts[s])))]),
-        ),
-        button(null, this.expansion.isExpanded(item) ? "Collapse" : "Expand", () => this.toggle(item)),
-        badOps.length > 0 ? [el("h4", null, "Non-finite ops inside"), this.opList(badOps.slice(0, 30), badOps.length)] : null,
-      );
-      return;
-    }
-    const op = m.ops[item]!;
-    const [ins, outs] = neighbours(m, item);
-    const isOrigin = op.state === "origin";
-    replaceChildren(
-      this.details,
-      el("h3", null, isOrigin ? "Origin op" : "Op"),
-      el(
-        "dl",
-        "nt-fields",
-        el("dt", null, "type"),
-        el("dd", null, el("code", null, showControls(op.type))),
-        el("dt", null, "name"),
-        el("dd", null, el("code", null, showControls(op.name))),
-        el("dt", null, "layer"),
-        el("dd", null, op.layer ? el("code", null, showControls(op.layer)) : el("span", "nt-muted", "—")),
-        el("dt", null, "phase"),
-        el("dd", null, phaseLabel(op.phase ?? "other")),
-        el("dt", null, "state"),
-        el("dd", null, el("span", `nt-state ${STATE_CLASS[op.state]}`, STATE_LABEL[op.state])),
-      ),
-      isOrigin ? this.originDetails() : null,
-      ins.length > 0 ? [el("h4", null, `Inputs (${fmtCount(ins.length)})`), this.opList(ins.slice(0, 30), ins.length)] : null,
-      outs.length > 0 ? [el("h4", null, `Outputs (${fmtCount(outs.length)})`), this.opList(outs.slice(0, 30), outs.length)] : null,
-    );
-  }
-
-  private originDetails(): HTMLElement {
-    const inc = this.inc;
-    const inputs = Array.isArray(inc.inputs) ? inc.inputs : [];
-    const outputs = Array.isArray(inc.outputs) ? inc.outputs : [];
-    return el(
-      "div",
-      "nt-graph-origin",
-      el("h4", null, "Input stats"),
-      inputs.length > 0 ? compactStats(inputs, offendingInputFields(inc.op?.type, inputs)) : el("p", "nt-muted", "None recorded."),
-      outputs.length > 0 ? [el("h4", null, "Output stats"), compactStats(outputs, offendingOutputFields(outputs))] : null,
-      inc.source ? [el("h4", null, "Source"), renderSource(inc.source)] : null,
-      renderStack(inc.stack),
-    );
-  }
-
-  private opList(items: number[], total: number): HTMLElement {
-    const m = this.model;
-    return el(
-      "ul",
-      "nt-graph-oplist",
-      items.map((i) => {
-        const op = m.ops[i]!;
-        return el(
-          "li",
-          null,
-          el("span", `nt-dot ${STATE_CLASS[op.state]}`),
-          button("nt-linkish", [el("code", null, showControls(op.type)), " ", el("span", "nt-muted", showControls(op.name))], () => this.reveal(i, true)),
-        );
-      }),
-      total > items.length ? el("li", "nt-muted", `… and ${fmtCount(total - items.length)} more`) : null,
-    );
-  }
-}
-
-/** Tensor stats for the narrow details panel: one small block per tensor. */
-function compactStats(stats: TensorStats[], marks: Set<StatField>[]): HTMLElement {
-  return el(
-    "div",
-    "nt-cstats",
-    stats.map((s, i) => {
-      const m = marks[i] ?? new Set<StatField>();
-      const cell = (f: StatField, label: string, v: string) => [
-        el("dt", null, label),
-        el("dd", m.has(f) ? "nt-num nt-bad" : "nt-num", v),
-      ];
-      return el(
-        "div",
-        "nt-cstat",
-        el("div", null, el("code", null, showControls(s.name) || "—")),
-        el("div", "nt-muted", `${s.dtype || "?"} ${fmtShape(s.shape)}`),
-        el(
-          "dl",
-          "nt-cstat-grid",
-          cell("min", "min", fmtNumber(s.min)),
-          cell("max", "max", fmtNumber(s.max)),
-          cell("nan", "NaN", fmtCount(s.nan)),
-          cell("inf", "Inf", fmtCount(s.inf)),
-          cell("zeros", "zeros", fmtCount(s.zeros)),
-        ),
-      );
-    }),
-  );
-}
-
-function kindLabel(kind: string): string {
-  switch (kind) {
-    case "layer":
-      return "Layer";
-    case "phase":
-      return "Phase";
-    case "scope":
-      return "Name scope";
-    case "part":
-      return "Part";
-    case "nolayer":
-      return "Ops outside layers";
-    default:
-      return "Group";
-  }
-}
-
-function originPath(m: GraphModel): string {
-  if (m.origin === null) return "";
-  const path = ancestors(m, m.origin)
-    .filter((a) => a !== m.root)
-    .map((a) => showControls(group(m, a).label));
-  return [...path, showControls(m.ops[m.origin]!.type)].join(" › ");
 }
 
 /** A small triangle pointing from (ax, ay) to (bx, by), tip at b. */

@@ -327,10 +327,43 @@ function showControls(text2) {
   return splitControls(String(text2)).map((p) => p.text).join("");
 }
 
-// src/graph_model.ts
+// src/graph_labels.ts
 var STATES = ["origin", "propagated", "finite", "input", "variable"];
+var STATE_CLASS = {
+  origin: "nt-st-origin",
+  propagated: "nt-st-propagated",
+  finite: "nt-st-finite",
+  input: "nt-st-input",
+  variable: "nt-st-variable"
+};
+var STATE_LABEL = {
+  origin: "origin (first non-finite)",
+  propagated: "propagated NaN/Inf",
+  finite: "finite",
+  input: "input",
+  variable: "variable"
+};
+function groupKindLabel(kind) {
+  switch (kind) {
+    case "layer":
+      return "Layer";
+    case "phase":
+      return "Phase";
+    case "scope":
+      return "Name scope";
+    case "part":
+      return "Part";
+    case "nolayer":
+      return "Ops outside layers";
+    default:
+      return "Group";
+  }
+}
+
+// src/graph_model.ts
+var STATES2 = ["origin", "propagated", "finite", "input", "variable"];
 function stateOf(s) {
-  return typeof s === "string" && STATES.includes(s) ? s : "finite";
+  return typeof s === "string" && STATES2.includes(s) ? s : "finite";
 }
 function isBad(s) {
   return s === "origin" || s === "propagated";
@@ -664,6 +697,622 @@ function searchOps(m, query2, limit = 50) {
     if (op.name.toLowerCase().includes(q2) || op.type.toLowerCase() === q2) out.push(i);
   }
   return out;
+}
+
+// src/highlight.ts
+var EXP_LIMIT = {
+  float16: 11.09,
+  half: 11.09,
+  bfloat16: 88.72,
+  float32: 88.72,
+  float: 88.72,
+  float64: 709.78,
+  double: 709.78
+};
+function num(v) {
+  const n = toNumber(v);
+  return n === null ? NaN : n;
+}
+function markZero(s, out) {
+  if ((s.zeros ?? 0) > 0) out.add("zeros");
+  if (num(s.min) === 0) out.add("min");
+  if (num(s.max) === 0) out.add("max");
+}
+function offendingInputFields(opType, inputs) {
+  const result = inputs.map(() => /* @__PURE__ */ new Set());
+  inputs.forEach((s, i) => {
+    const out = result[i];
+    if ((s.nan ?? 0) > 0) out.add("nan");
+    if ((s.inf ?? 0) > 0) out.add("inf");
+    const lo2 = num(s.min);
+    const hi2 = num(s.max);
+    if (s.min !== null && s.min !== void 0 && !Number.isFinite(lo2)) out.add("min");
+    if (s.max !== null && s.max !== void 0 && !Number.isFinite(hi2)) out.add("max");
+  });
+  const first = inputs[0];
+  const firstOut = result[0];
+  if (!first || !firstOut) return result;
+  const lo = num(first.min);
+  const hi = num(first.max);
+  switch (opType ?? "") {
+    case "Log":
+    case "Rsqrt":
+    case "Lgamma":
+    case "Digamma":
+      if (lo <= 0) firstOut.add("min");
+      if (lo <= 0) markZero(first, firstOut);
+      break;
+    case "Log1p":
+      if (lo <= -1) firstOut.add("min");
+      break;
+    case "Sqrt":
+      if (lo < 0) firstOut.add("min");
+      break;
+    case "Reciprocal":
+    case "Inv":
+      markZero(first, firstOut);
+      break;
+    case "RealDiv":
+    case "Div":
+    case "FloorDiv":
+    case "TruncateDiv":
+    case "FloorMod":
+    case "Mod": {
+      const divisor = inputs[1];
+      const divisorOut = result[1];
+      if (divisor && divisorOut) markZero(divisor, divisorOut);
+      break;
+    }
+    case "Xdivy": {
+      const divisor = inputs[1];
+      const divisorOut = result[1];
+      if (divisor && divisorOut && lo !== 0) markZero(divisor, divisorOut);
+      break;
+    }
+    case "Pow":
+      if (lo < 0) firstOut.add("min");
+      else if (lo === 0) markZero(first, firstOut);
+      break;
+    case "Exp":
+    case "Expm1":
+    case "Cosh":
+    case "Sinh": {
+      const limit = EXP_LIMIT[first.dtype] ?? EXP_LIMIT.float32;
+      if (hi > limit) firstOut.add("max");
+      if ((opType === "Cosh" || opType === "Sinh") && -lo > limit) firstOut.add("min");
+      break;
+    }
+    case "Acos":
+    case "Asin":
+    case "Atanh":
+      if (lo < -1) firstOut.add("min");
+      if (hi > 1) firstOut.add("max");
+      break;
+    case "Acosh":
+      if (lo < 1) firstOut.add("min");
+      break;
+    default:
+      break;
+  }
+  return result;
+}
+function offendingOutputFields(outputs) {
+  return outputs.map((s) => {
+    const out = /* @__PURE__ */ new Set();
+    if ((s.nan ?? 0) > 0) out.add("nan");
+    if ((s.inf ?? 0) > 0) out.add("inf");
+    if (s.min !== null && s.min !== void 0 && !Number.isFinite(num(s.min))) out.add("min");
+    if (s.max !== null && s.max !== void 0 && !Number.isFinite(num(s.max))) out.add("max");
+    return out;
+  });
+}
+
+// src/warnings.ts
+function warningsBefore(inc, warnings) {
+  if (!Array.isArray(warnings)) return [];
+  return warnings.filter(
+    (w) => w && typeof w.step === "number" && w.step <= inc.step && (inc.session === void 0 || w.session === void 0 || w.session === inc.session)
+  );
+}
+function contributingWarnings(inc, warnings) {
+  const codes = Array.isArray(inc.cause?.contributing) ? inc.cause.contributing.filter((c) => typeof c === "string") : [];
+  const before = warningsBefore(inc, warnings);
+  const seen = /* @__PURE__ */ new Set();
+  const out = [];
+  for (const code of codes) {
+    if (seen.has(code)) continue;
+    seen.add(code);
+    const matching = before.filter((w) => w.code === code).sort((a, b) => b.step - a.step || b.index - a.index);
+    out.push({ code, warnings: matching });
+  }
+  return out;
+}
+function otherWarningsBefore(inc, warnings) {
+  const codes = new Set(Array.isArray(inc.cause?.contributing) ? inc.cause.contributing : []);
+  return warningsBefore(inc, warnings).filter((w) => !codes.has(w.code));
+}
+function runHealth(r) {
+  if (r.status === "incident" || (r.incident_count ?? 0) > 0) return "incident";
+  if ((r.warning_count ?? 0) > 0) return "warning";
+  return "healthy";
+}
+function summaryFromDetail(summary, detail) {
+  return {
+    ...summary,
+    status: detail.status ?? summary.status,
+    incident_count: Array.isArray(detail.incidents) ? detail.incidents.length : summary.incident_count,
+    warning_count: Array.isArray(detail.warnings) ? detail.warnings.length : summary.warning_count,
+    run_status: detail.info?.status ?? summary.run_status ?? null
+  };
+}
+function detailSignature(d) {
+  const incidents = Array.isArray(d.incidents) ? d.incidents : [];
+  const last = incidents[incidents.length - 1];
+  return JSON.stringify([
+    d.status,
+    d.steps,
+    d.info?.status ?? null,
+    d.info?.end_time ?? null,
+    incidents.length,
+    last ? [last.session ?? "", last.index, last.step] : null,
+    Array.isArray(d.warnings) ? d.warnings.length : -1,
+    d.skipped ?? 0
+  ]);
+}
+
+// src/incident.ts
+function value(v, code = false) {
+  if (v === null || v === void 0 || v === "") return el("span", "nt-muted", MISSING);
+  return el(code ? "code" : "span", "nt-value", v);
+}
+function field(label, v) {
+  return [el("dt", null, label), el("dd", null, v)];
+}
+function renderHeadline(inc, first) {
+  const p = el("p", "nt-headline");
+  for (const part of headlineParts(inc, first)) {
+    p.appendChild(part.emph ? el("strong", null, part.text) : document.createTextNode(part.text));
+  }
+  return p;
+}
+function renderFields(inc) {
+  const src = inc.source;
+  const dl = el(
+    "dl",
+    "nt-fields",
+    field("Op type", value(inc.op?.type, true)),
+    field("Op name", value(inc.op?.name, true)),
+    field("Layer", value(inc.layer, true)),
+    field("Variable", value(inc.variable, true)),
+    field("Step", value(fmtCount(inc.step))),
+    field("Phase", el("span", `nt-phase nt-phase-${phaseClass(inc.phase)}`, phaseLabel(inc.phase))),
+    field("Kind", el("span", "nt-kind", kindLabel(inc.kind))),
+    field("Location", value(src ? fileLine(src.file, src.line) : null, true))
+  );
+  if (src?.function) dl.append(...field("Function", value(src.function, true)));
+  if (inc.input_location) dl.append(...field("Input element", value(fmtInputLocation(inc.input_location), true)));
+  if (inc.replica !== null && inc.replica !== void 0) dl.append(...field("Replica", value(String(inc.replica))));
+  if (inc.mode) dl.append(...field("Mode", value(inc.mode)));
+  if (inc.wall_time) dl.append(...field("Recorded", value(fmtTime(inc.wall_time))));
+  return dl;
+}
+function phaseClass(phase) {
+  switch (phase) {
+    case "input":
+    case "forward":
+    case "backward":
+    case "optimizer":
+      return phase;
+    default:
+      return "other";
+  }
+}
+function codeText(text2) {
+  return splitControls(text2).map(
+    (piece) => piece.control ? el("span", "nt-ctrl", piece.text) : piece.text
+  );
+}
+function renderCode(frame) {
+  const box = el("div", "nt-code");
+  const context = Array.isArray(frame.context) ? frame.context : [];
+  const start = typeof frame.context_start === "number" ? frame.context_start : 0;
+  const covers = context.length > 0 && start > 0 && frame.line >= start && frame.line < start + context.length;
+  const rows = covers ? context.map((text2, i) => [start + i, text2]) : [[frame.line, frame.code ?? ""]];
+  for (const [lineNo, text2] of rows) {
+    const hit = lineNo === frame.line;
+    box.appendChild(
+      el(
+        "div",
+        hit ? "nt-line nt-line-hit" : "nt-line",
+        el("span", "nt-lineno", lineNo > 0 ? String(lineNo) : ""),
+        el("span", "nt-linetext", codeText(text2.replace(/\s+$/, "") || " "))
+      )
+    );
+  }
+  return box;
+}
+function renderSource(frame) {
+  return el(
+    "div",
+    "nt-source",
+    el(
+      "div",
+      "nt-source-head",
+      el("code", "nt-file", fileLine(frame.file, frame.line)),
+      frame.function ? [" in ", el("code", null, frame.function)] : null
+    ),
+    renderCode(frame)
+  );
+}
+var STAT_COLUMNS = [
+  ["min", "min"],
+  ["max", "max"],
+  ["nan", "NaN"],
+  ["inf", "Inf"],
+  ["zeros", "zeros"]
+];
+function statCell(s, f) {
+  switch (f) {
+    case "min":
+      return fmtNumber(s.min);
+    case "max":
+      return fmtNumber(s.max);
+    case "nan":
+      return fmtCount(s.nan);
+    case "inf":
+      if ((s.posinf ?? 0) > 0 && (s.neginf ?? 0) > 0) {
+        return `${fmtCount(s.inf)} (+${fmtCount(s.posinf)} / \u2212${fmtCount(s.neginf)})`;
+      }
+      return (s.neginf ?? 0) > 0 ? `${fmtCount(s.inf)} (\u2212Inf)` : fmtCount(s.inf);
+    case "zeros":
+      return fmtCount(s.zeros);
+  }
+}
+function renderStatsTable(stats, marks) {
+  const head = el(
+    "tr",
+    null,
+    el("th", null, "#"),
+    el("th", null, "tensor"),
+    el("th", null, "dtype"),
+    el("th", null, "shape"),
+    STAT_COLUMNS.map(([, label]) => el("th", "nt-num", label))
+  );
+  const body = el("tbody");
+  stats.forEach((s, i) => {
+    const marked = marks[i] ?? /* @__PURE__ */ new Set();
+    const row = el(
+      "tr",
+      marked.size > 0 ? "nt-row-bad" : null,
+      el("td", "nt-num nt-muted", String(i)),
+      el("td", "nt-tensor", el("code", null, s.name || MISSING)),
+      el("td", "nt-dtype", s.dtype || MISSING),
+      el("td", "nt-shape", fmtShape(s.shape)),
+      STAT_COLUMNS.map(([f]) => el("td", marked.has(f) ? "nt-num nt-bad" : "nt-num", statCell(s, f)))
+    );
+    body.appendChild(row);
+  });
+  return el("div", "nt-table-wrap", el("table", "nt-stats", el("thead", null, head), body));
+}
+function warningLine(w) {
+  return el(
+    "li",
+    "nt-warning-line",
+    el("span", "nt-warning-step", `step ${fmtCount(w.step)}`),
+    w.layer ? [" \xB7 layer ", el("code", null, showControls(w.layer))] : null,
+    w.metric ? [" \xB7 ", el("code", null, w.metric)] : null,
+    ": ",
+    el("span", "nt-warning-message", w.message || w.code || "")
+  );
+}
+var SHOWN_PER_CODE = 3;
+function renderContributing(inc, warnings) {
+  const entries = contributingWarnings(inc, warnings);
+  const out = [];
+  if (entries.length > 0) {
+    out.push(el("h4", null, "Contributing"));
+    out.push(
+      el(
+        "ul",
+        "nt-contrib",
+        entries.map(
+          (e) => el(
+            "li",
+            "nt-contrib-item",
+            el("code", "nt-warn-code", e.code),
+            " ",
+            e.warnings.length > 0 ? el("span", "nt-muted", plural(e.warnings.length, "warning") + " before this step") : el("span", "nt-muted", warnings === null ? "" : "no matching warning was recorded"),
+            e.warnings.length > 0 ? el(
+              "ul",
+              "nt-warning-list",
+              e.warnings.slice(0, SHOWN_PER_CODE).map(warningLine),
+              e.warnings.length > SHOWN_PER_CODE ? el("li", "nt-muted", `\u2026 and ${plural(e.warnings.length - SHOWN_PER_CODE, "earlier one")}`) : null
+            ) : null
+          )
+        )
+      )
+    );
+  }
+  const others = otherWarningsBefore(inc, warnings);
+  if (others.length > 0) {
+    out.push(
+      el(
+        "details",
+        "nt-other-warnings",
+        el("summary", null, `${plural(others.length, "other early warning")} before this step`),
+        el("ul", "nt-warning-list", others.slice(-20).reverse().map((w) => [warningLine(w)]))
+      )
+    );
+  }
+  return out;
+}
+function renderDiagnosis(inc, warnings) {
+  const cause = inc.cause ?? { code: "unknown", summary: "", contributing: [], fixes: [] };
+  const contributing = Array.isArray(cause.contributing) ? cause.contributing : [];
+  const fixes = Array.isArray(cause.fixes) ? cause.fixes : [];
+  return el(
+    "div",
+    "nt-diagnosis",
+    el("h3", null, "Diagnosis"),
+    el(
+      "p",
+      "nt-cause",
+      el("code", "nt-cause-code", cause.code || "unknown"),
+      " ",
+      cause.summary ? el("span", "nt-cause-summary", cause.summary) : el("span", "nt-muted", "No summary.")
+    ),
+    contributing.length > 0 || warnings !== null ? renderContributing(inc, warnings) : null,
+    fixes.length > 0 ? [el("h4", null, "Fixes"), el("ol", "nt-list nt-fixes", fixes.map((f) => el("li", null, f)))] : null
+  );
+}
+function renderStack(stack) {
+  if (!Array.isArray(stack) || stack.length === 0) return null;
+  const details = el("details", "nt-stack", el("summary", null, `Call stack (${plural(stack.length, "user frame")}, innermost last)`));
+  for (const frame of stack) {
+    details.appendChild(
+      el(
+        "div",
+        "nt-frame",
+        el(
+          "div",
+          "nt-source-head",
+          el("code", "nt-file", fileLine(frame.file, frame.line)),
+          frame.function ? [" in ", el("code", null, frame.function)] : null
+        ),
+        frame.code ? el("div", "nt-code nt-code-one", el("div", "nt-line", el("span", "nt-linetext", codeText(frame.code.trim())))) : null
+      )
+    );
+  }
+  return details;
+}
+function renderIncidentBody(inc, warnings = null) {
+  const inputs = Array.isArray(inc.inputs) ? inc.inputs : [];
+  const outputs = Array.isArray(inc.outputs) ? inc.outputs : [];
+  return el(
+    "div",
+    "nt-incident-body",
+    inc.note ? el("p", "nt-note", el("strong", null, "Note: "), inc.note) : null,
+    renderFields(inc),
+    el("h3", null, "Source"),
+    inc.source ? renderSource(inc.source) : el("p", "nt-muted", "No user source frame was recorded for this op."),
+    el("h3", null, `Inputs of ${inc.op?.type || "the op"}`),
+    inputs.length > 0 ? renderStatsTable(inputs, offendingInputFields(inc.op?.type, inputs)) : el("p", "nt-muted", "No input statistics were recorded."),
+    outputs.length > 0 ? [el("h3", null, "Outputs"), renderStatsTable(outputs, offendingOutputFields(outputs))] : null,
+    renderDiagnosis(inc, warnings),
+    renderStack(inc.stack)
+  );
+}
+function renderOriginIncident(inc, warnings = null, first = true, onShowFirst = null) {
+  return el(
+    "section",
+    first ? "nt-section nt-origin" : "nt-section nt-origin nt-origin-later",
+    el(
+      "div",
+      "nt-origin-head",
+      el("h2", "nt-section-title", first ? "Where it started" : `Incident #${inc.index} (selected)`),
+      !first && onShowFirst ? button("nt-btn-small", "Back to where it started", onShowFirst) : null
+    ),
+    renderHeadline(inc, first),
+    renderIncidentBody(inc, warnings)
+  );
+}
+function renderIncidentSummaryLine(inc) {
+  return [
+    el("span", "nt-inc-index", `#${inc.index}`),
+    el("span", "nt-inc-step", `step ${fmtCount(inc.step)}`),
+    el("span", `nt-phase nt-phase-${phaseClass(inc.phase)}`, phaseLabel(inc.phase)),
+    el("span", "nt-kind", kindLabel(inc.kind)),
+    el("code", "nt-inc-op", inc.op?.type || "?"),
+    inc.layer ? el("span", "nt-inc-layer", ["layer ", el("code", null, inc.layer)]) : null,
+    el("span", "nt-inc-cause", inc.cause?.code || "")
+  ];
+}
+function renderLaterIncidents(incidents, capped, warnings = null, onSelect = null, selectedKey = null) {
+  const list = el("div", "nt-later-list");
+  for (const inc of incidents) {
+    const key = `${inc.session ?? ""}:${inc.index}`;
+    const details = el(
+      "details",
+      key === selectedKey ? "nt-later nt-later-selected" : "nt-later",
+      el("summary", "nt-later-summary", renderIncidentSummaryLine(inc), key === selectedKey ? el("span", "nt-badge nt-badge-sel", "selected") : null)
+    );
+    let rendered = false;
+    details.addEventListener("toggle", () => {
+      if (details.open && !rendered) {
+        rendered = true;
+        details.appendChild(
+          el(
+            "div",
+            "nt-later-body",
+            onSelect && key !== selectedKey ? button("nt-btn-small", "Select: show it above, in the timeline and the graph", () => onSelect(inc)) : null,
+            renderHeadline(inc, false),
+            renderIncidentBody(inc, warnings)
+          )
+        );
+      }
+    });
+    list.appendChild(details);
+  }
+  return el(
+    "section",
+    "nt-section nt-later-section",
+    el("h2", "nt-section-title", `Later incidents (${incidents.length})`),
+    el("p", "nt-muted nt-hint", "Incidents after the first are usually its consequences. Click one to show it."),
+    list,
+    capped ? el("p", "nt-note", "Recording stopped after this many incidents (cap reached); later ones were not recorded.") : null
+  );
+}
+
+// src/graph_details.ts
+var LIST_MAX = 30;
+var GraphDetails = class {
+  constructor(inc, model, expansion, actions) {
+    this.inc = inc;
+    this.model = model;
+    this.expansion = expansion;
+    this.actions = actions;
+    this.element = el("div", "nt-graph-details");
+  }
+  /** Shows the details of `item` (a group or an op), or the hint when none. */
+  show(item) {
+    const m = this.model;
+    if (item === null || item >= m.ops.length + m.groups.length) this.showHint();
+    else if (isGroup(m, item)) this.showGroup(item);
+    else this.showOp(item);
+  }
+  showHint() {
+    const m = this.model;
+    replaceChildren(
+      this.element,
+      el("h3", null, "Details"),
+      el("p", "nt-muted", "Click a layer to expand it, an op to see its details. Drag to pan, wheel to zoom."),
+      m.origin !== null ? el("p", null, "The origin op is in ", el("code", null, originPath(m)), ".") : null
+    );
+  }
+  showGroup(item) {
+    const m = this.model;
+    const g = group(m, item);
+    const badOps = nonFiniteOps(m, item);
+    replaceChildren(
+      this.element,
+      el("h3", null, groupKindLabel(g.kind)),
+      el("p", "nt-graph-name", el("code", null, showControls(g.label) || "(group)")),
+      el(
+        "dl",
+        "nt-fields",
+        el("dt", null, "ops"),
+        el("dd", null, fmtCount(g.size)),
+        STATES.filter((s) => g.counts[s] > 0).map((s) => [el("dt", null, s), el("dd", null, el("span", `nt-state ${STATE_CLASS[s]}`, fmtCount(g.counts[s])))])
+      ),
+      button(null, this.expansion.isExpanded(item) ? "Collapse" : "Expand", () => this.actions.toggle(item)),
+      badOps.length > 0 ? [el("h4", null, "Non-finite ops inside"), this.opList(badOps)] : null
+    );
+  }
+  showOp(item) {
+    const m = this.model;
+    const op = m.ops[item];
+    const [ins, outs] = neighbours(m, item);
+    const isOrigin = op.state === "origin";
+    replaceChildren(
+      this.element,
+      el("h3", null, isOrigin ? "Origin op" : "Op"),
+      el(
+        "dl",
+        "nt-fields",
+        el("dt", null, "type"),
+        el("dd", null, el("code", null, showControls(op.type))),
+        el("dt", null, "name"),
+        el("dd", null, el("code", null, showControls(op.name))),
+        el("dt", null, "layer"),
+        el("dd", null, op.layer ? el("code", null, showControls(op.layer)) : el("span", "nt-muted", "\u2014")),
+        el("dt", null, "phase"),
+        el("dd", null, phaseLabel(op.phase ?? "other")),
+        el("dt", null, "state"),
+        el("dd", null, el("span", `nt-state ${STATE_CLASS[op.state]}`, STATE_LABEL[op.state]))
+      ),
+      isOrigin ? this.originDetails() : null,
+      ins.length > 0 ? [el("h4", null, `Inputs (${fmtCount(ins.length)})`), this.opList(ins)] : null,
+      outs.length > 0 ? [el("h4", null, `Outputs (${fmtCount(outs.length)})`), this.opList(outs)] : null
+    );
+  }
+  originDetails() {
+    const inc = this.inc;
+    const inputs = Array.isArray(inc.inputs) ? inc.inputs : [];
+    const outputs = Array.isArray(inc.outputs) ? inc.outputs : [];
+    return el(
+      "div",
+      "nt-graph-origin",
+      el("h4", null, "Input stats"),
+      inputs.length > 0 ? compactStats(inputs, offendingInputFields(inc.op?.type, inputs)) : el("p", "nt-muted", "None recorded."),
+      outputs.length > 0 ? [el("h4", null, "Output stats"), compactStats(outputs, offendingOutputFields(outputs))] : null,
+      inc.source ? [el("h4", null, "Source"), renderSource(inc.source)] : null,
+      renderStack(inc.stack)
+    );
+  }
+  /** The first LIST_MAX of `all` as buttons that reveal the op, then a count of the rest. */
+  opList(all) {
+    const m = this.model;
+    const items = all.slice(0, LIST_MAX);
+    return el(
+      "ul",
+      "nt-graph-oplist",
+      items.map((i) => {
+        const op = m.ops[i];
+        return el(
+          "li",
+          null,
+          el("span", `nt-dot ${STATE_CLASS[op.state]}`),
+          button("nt-linkish", [el("code", null, showControls(op.type)), " ", el("span", "nt-muted", showControls(op.name))], () => this.actions.reveal(i))
+        );
+      }),
+      all.length > items.length ? el("li", "nt-muted", `\u2026 and ${fmtCount(all.length - items.length)} more`) : null
+    );
+  }
+};
+function nonFiniteOps(m, gid) {
+  const badOps = [];
+  const collect = (g) => {
+    for (const c of group(m, g).children) {
+      if (isGroup(m, c)) collect(c);
+      else if (m.ops[c].state === "origin" || m.ops[c].state === "propagated") badOps.push(c);
+    }
+  };
+  collect(gid);
+  badOps.sort((a, b) => (m.ops[a].state === "origin" ? -1 : 0) - (m.ops[b].state === "origin" ? -1 : 0) || a - b);
+  return badOps;
+}
+function compactStats(stats, marks) {
+  return el(
+    "div",
+    "nt-cstats",
+    stats.map((s, i) => {
+      const m = marks[i] ?? /* @__PURE__ */ new Set();
+      const cell = (f, label, v) => [
+        el("dt", null, label),
+        el("dd", m.has(f) ? "nt-num nt-bad" : "nt-num", v)
+      ];
+      return el(
+        "div",
+        "nt-cstat",
+        el("div", null, el("code", null, showControls(s.name) || "\u2014")),
+        el("div", "nt-muted", `${s.dtype || "?"} ${fmtShape(s.shape)}`),
+        el(
+          "dl",
+          "nt-cstat-grid",
+          cell("min", "min", fmtNumber(s.min)),
+          cell("max", "max", fmtNumber(s.max)),
+          cell("nan", "NaN", fmtCount(s.nan)),
+          cell("inf", "Inf", fmtCount(s.inf)),
+          cell("zeros", "zeros", fmtCount(s.zeros))
+        )
+      );
+    })
+  );
+}
+function originPath(m) {
+  if (m.origin === null) return "";
+  const path = ancestors(m, m.origin).filter((a) => a !== m.root).map((a) => showControls(group(m, a).label));
+  return [...path, showControls(m.ops[m.origin].type)].join(" \u203A ");
 }
 
 // node_modules/@dagrejs/dagre/dist/dagre.esm.js
@@ -2792,470 +3441,6 @@ function now() {
   return typeof performance !== "undefined" ? performance.now() : Date.now();
 }
 
-// src/highlight.ts
-var EXP_LIMIT = {
-  float16: 11.09,
-  half: 11.09,
-  bfloat16: 88.72,
-  float32: 88.72,
-  float: 88.72,
-  float64: 709.78,
-  double: 709.78
-};
-function num(v) {
-  const n = toNumber(v);
-  return n === null ? NaN : n;
-}
-function markZero(s, out) {
-  if ((s.zeros ?? 0) > 0) out.add("zeros");
-  if (num(s.min) === 0) out.add("min");
-  if (num(s.max) === 0) out.add("max");
-}
-function offendingInputFields(opType, inputs) {
-  const result = inputs.map(() => /* @__PURE__ */ new Set());
-  inputs.forEach((s, i) => {
-    const out = result[i];
-    if ((s.nan ?? 0) > 0) out.add("nan");
-    if ((s.inf ?? 0) > 0) out.add("inf");
-    const lo2 = num(s.min);
-    const hi2 = num(s.max);
-    if (s.min !== null && s.min !== void 0 && !Number.isFinite(lo2)) out.add("min");
-    if (s.max !== null && s.max !== void 0 && !Number.isFinite(hi2)) out.add("max");
-  });
-  const first = inputs[0];
-  const firstOut = result[0];
-  if (!first || !firstOut) return result;
-  const lo = num(first.min);
-  const hi = num(first.max);
-  switch (opType ?? "") {
-    case "Log":
-    case "Rsqrt":
-    case "Lgamma":
-    case "Digamma":
-      if (lo <= 0) firstOut.add("min");
-      if (lo <= 0) markZero(first, firstOut);
-      break;
-    case "Log1p":
-      if (lo <= -1) firstOut.add("min");
-      break;
-    case "Sqrt":
-      if (lo < 0) firstOut.add("min");
-      break;
-    case "Reciprocal":
-    case "Inv":
-      markZero(first, firstOut);
-      break;
-    case "RealDiv":
-    case "Div":
-    case "FloorDiv":
-    case "TruncateDiv":
-    case "FloorMod":
-    case "Mod": {
-      const divisor = inputs[1];
-      const divisorOut = result[1];
-      if (divisor && divisorOut) markZero(divisor, divisorOut);
-      break;
-    }
-    case "Xdivy": {
-      const divisor = inputs[1];
-      const divisorOut = result[1];
-      if (divisor && divisorOut && lo !== 0) markZero(divisor, divisorOut);
-      break;
-    }
-    case "Pow":
-      if (lo < 0) firstOut.add("min");
-      else if (lo === 0) markZero(first, firstOut);
-      break;
-    case "Exp":
-    case "Expm1":
-    case "Cosh":
-    case "Sinh": {
-      const limit = EXP_LIMIT[first.dtype] ?? EXP_LIMIT.float32;
-      if (hi > limit) firstOut.add("max");
-      if ((opType === "Cosh" || opType === "Sinh") && -lo > limit) firstOut.add("min");
-      break;
-    }
-    case "Acos":
-    case "Asin":
-    case "Atanh":
-      if (lo < -1) firstOut.add("min");
-      if (hi > 1) firstOut.add("max");
-      break;
-    case "Acosh":
-      if (lo < 1) firstOut.add("min");
-      break;
-    default:
-      break;
-  }
-  return result;
-}
-function offendingOutputFields(outputs) {
-  return outputs.map((s) => {
-    const out = /* @__PURE__ */ new Set();
-    if ((s.nan ?? 0) > 0) out.add("nan");
-    if ((s.inf ?? 0) > 0) out.add("inf");
-    if (s.min !== null && s.min !== void 0 && !Number.isFinite(num(s.min))) out.add("min");
-    if (s.max !== null && s.max !== void 0 && !Number.isFinite(num(s.max))) out.add("max");
-    return out;
-  });
-}
-
-// src/warnings.ts
-function warningsBefore(inc, warnings) {
-  if (!Array.isArray(warnings)) return [];
-  return warnings.filter(
-    (w) => w && typeof w.step === "number" && w.step <= inc.step && (inc.session === void 0 || w.session === void 0 || w.session === inc.session)
-  );
-}
-function contributingWarnings(inc, warnings) {
-  const codes = Array.isArray(inc.cause?.contributing) ? inc.cause.contributing.filter((c) => typeof c === "string") : [];
-  const before = warningsBefore(inc, warnings);
-  const seen = /* @__PURE__ */ new Set();
-  const out = [];
-  for (const code of codes) {
-    if (seen.has(code)) continue;
-    seen.add(code);
-    const matching = before.filter((w) => w.code === code).sort((a, b) => b.step - a.step || b.index - a.index);
-    out.push({ code, warnings: matching });
-  }
-  return out;
-}
-function otherWarningsBefore(inc, warnings) {
-  const codes = new Set(Array.isArray(inc.cause?.contributing) ? inc.cause.contributing : []);
-  return warningsBefore(inc, warnings).filter((w) => !codes.has(w.code));
-}
-function runHealth(r) {
-  if (r.status === "incident" || (r.incident_count ?? 0) > 0) return "incident";
-  if ((r.warning_count ?? 0) > 0) return "warning";
-  return "healthy";
-}
-function summaryFromDetail(summary, detail) {
-  return {
-    ...summary,
-    status: detail.status ?? summary.status,
-    incident_count: Array.isArray(detail.incidents) ? detail.incidents.length : summary.incident_count,
-    warning_count: Array.isArray(detail.warnings) ? detail.warnings.length : summary.warning_count,
-    run_status: detail.info?.status ?? summary.run_status ?? null
-  };
-}
-function detailSignature(d) {
-  const incidents = Array.isArray(d.incidents) ? d.incidents : [];
-  const last = incidents[incidents.length - 1];
-  return JSON.stringify([
-    d.status,
-    d.steps,
-    d.info?.status ?? null,
-    d.info?.end_time ?? null,
-    incidents.length,
-    last ? [last.session ?? "", last.index, last.step] : null,
-    Array.isArray(d.warnings) ? d.warnings.length : -1,
-    d.skipped ?? 0
-  ]);
-}
-
-// src/incident.ts
-function value(v, code = false) {
-  if (v === null || v === void 0 || v === "") return el("span", "nt-muted", MISSING);
-  return el(code ? "code" : "span", "nt-value", v);
-}
-function field(label, v) {
-  return [el("dt", null, label), el("dd", null, v)];
-}
-function renderHeadline(inc, first) {
-  const p = el("p", "nt-headline");
-  for (const part of headlineParts(inc, first)) {
-    p.appendChild(part.emph ? el("strong", null, part.text) : document.createTextNode(part.text));
-  }
-  return p;
-}
-function renderFields(inc) {
-  const src = inc.source;
-  const dl = el(
-    "dl",
-    "nt-fields",
-    field("Op type", value(inc.op?.type, true)),
-    field("Op name", value(inc.op?.name, true)),
-    field("Layer", value(inc.layer, true)),
-    field("Variable", value(inc.variable, true)),
-    field("Step", value(fmtCount(inc.step))),
-    field("Phase", el("span", `nt-phase nt-phase-${phaseClass(inc.phase)}`, phaseLabel(inc.phase))),
-    field("Kind", el("span", "nt-kind", kindLabel(inc.kind))),
-    field("Location", value(src ? fileLine(src.file, src.line) : null, true))
-  );
-  if (src?.function) dl.append(...field("Function", value(src.function, true)));
-  if (inc.input_location) dl.append(...field("Input element", value(fmtInputLocation(inc.input_location), true)));
-  if (inc.replica !== null && inc.replica !== void 0) dl.append(...field("Replica", value(String(inc.replica))));
-  if (inc.mode) dl.append(...field("Mode", value(inc.mode)));
-  if (inc.wall_time) dl.append(...field("Recorded", value(fmtTime(inc.wall_time))));
-  return dl;
-}
-function phaseClass(phase) {
-  switch (phase) {
-    case "input":
-    case "forward":
-    case "backward":
-    case "optimizer":
-      return phase;
-    default:
-      return "other";
-  }
-}
-function codeText(text2) {
-  return splitControls(text2).map(
-    (piece) => piece.control ? el("span", "nt-ctrl", piece.text) : piece.text
-  );
-}
-function renderCode(frame) {
-  const box = el("div", "nt-code");
-  const context = Array.isArray(frame.context) ? frame.context : [];
-  const start = typeof frame.context_start === "number" ? frame.context_start : 0;
-  const covers = context.length > 0 && start > 0 && frame.line >= start && frame.line < start + context.length;
-  const rows = covers ? context.map((text2, i) => [start + i, text2]) : [[frame.line, frame.code ?? ""]];
-  for (const [lineNo, text2] of rows) {
-    const hit = lineNo === frame.line;
-    box.appendChild(
-      el(
-        "div",
-        hit ? "nt-line nt-line-hit" : "nt-line",
-        el("span", "nt-lineno", lineNo > 0 ? String(lineNo) : ""),
-        el("span", "nt-linetext", codeText(text2.replace(/\s+$/, "") || " "))
-      )
-    );
-  }
-  return box;
-}
-function renderSource(frame) {
-  return el(
-    "div",
-    "nt-source",
-    el(
-      "div",
-      "nt-source-head",
-      el("code", "nt-file", fileLine(frame.file, frame.line)),
-      frame.function ? [" in ", el("code", null, frame.function)] : null
-    ),
-    renderCode(frame)
-  );
-}
-var STAT_COLUMNS = [
-  ["min", "min"],
-  ["max", "max"],
-  ["nan", "NaN"],
-  ["inf", "Inf"],
-  ["zeros", "zeros"]
-];
-function statCell(s, f) {
-  switch (f) {
-    case "min":
-      return fmtNumber(s.min);
-    case "max":
-      return fmtNumber(s.max);
-    case "nan":
-      return fmtCount(s.nan);
-    case "inf":
-      if ((s.posinf ?? 0) > 0 && (s.neginf ?? 0) > 0) {
-        return `${fmtCount(s.inf)} (+${fmtCount(s.posinf)} / \u2212${fmtCount(s.neginf)})`;
-      }
-      return (s.neginf ?? 0) > 0 ? `${fmtCount(s.inf)} (\u2212Inf)` : fmtCount(s.inf);
-    case "zeros":
-      return fmtCount(s.zeros);
-  }
-}
-function renderStatsTable(stats, marks) {
-  const head = el(
-    "tr",
-    null,
-    el("th", null, "#"),
-    el("th", null, "tensor"),
-    el("th", null, "dtype"),
-    el("th", null, "shape"),
-    STAT_COLUMNS.map(([, label]) => el("th", "nt-num", label))
-  );
-  const body = el("tbody");
-  stats.forEach((s, i) => {
-    const marked = marks[i] ?? /* @__PURE__ */ new Set();
-    const row = el(
-      "tr",
-      marked.size > 0 ? "nt-row-bad" : null,
-      el("td", "nt-num nt-muted", String(i)),
-      el("td", "nt-tensor", el("code", null, s.name || MISSING)),
-      el("td", "nt-dtype", s.dtype || MISSING),
-      el("td", "nt-shape", fmtShape(s.shape)),
-      STAT_COLUMNS.map(([f]) => el("td", marked.has(f) ? "nt-num nt-bad" : "nt-num", statCell(s, f)))
-    );
-    body.appendChild(row);
-  });
-  return el("div", "nt-table-wrap", el("table", "nt-stats", el("thead", null, head), body));
-}
-function warningLine(w) {
-  return el(
-    "li",
-    "nt-warning-line",
-    el("span", "nt-warning-step", `step ${fmtCount(w.step)}`),
-    w.layer ? [" \xB7 layer ", el("code", null, showControls(w.layer))] : null,
-    w.metric ? [" \xB7 ", el("code", null, w.metric)] : null,
-    ": ",
-    el("span", "nt-warning-message", w.message || w.code || "")
-  );
-}
-var SHOWN_PER_CODE = 3;
-function renderContributing(inc, warnings) {
-  const entries = contributingWarnings(inc, warnings);
-  const out = [];
-  if (entries.length > 0) {
-    out.push(el("h4", null, "Contributing"));
-    out.push(
-      el(
-        "ul",
-        "nt-contrib",
-        entries.map(
-          (e) => el(
-            "li",
-            "nt-contrib-item",
-            el("code", "nt-warn-code", e.code),
-            " ",
-            e.warnings.length > 0 ? el("span", "nt-muted", plural(e.warnings.length, "warning") + " before this step") : el("span", "nt-muted", warnings === null ? "" : "no matching warning was recorded"),
-            e.warnings.length > 0 ? el(
-              "ul",
-              "nt-warning-list",
-              e.warnings.slice(0, SHOWN_PER_CODE).map(warningLine),
-              e.warnings.length > SHOWN_PER_CODE ? el("li", "nt-muted", `\u2026 and ${plural(e.warnings.length - SHOWN_PER_CODE, "earlier one")}`) : null
-            ) : null
-          )
-        )
-      )
-    );
-  }
-  const others = otherWarningsBefore(inc, warnings);
-  if (others.length > 0) {
-    out.push(
-      el(
-        "details",
-        "nt-other-warnings",
-        el("summary", null, `${plural(others.length, "other early warning")} before this step`),
-        el("ul", "nt-warning-list", others.slice(-20).reverse().map((w) => [warningLine(w)]))
-      )
-    );
-  }
-  return out;
-}
-function renderDiagnosis(inc, warnings) {
-  const cause = inc.cause ?? { code: "unknown", summary: "", contributing: [], fixes: [] };
-  const contributing = Array.isArray(cause.contributing) ? cause.contributing : [];
-  const fixes = Array.isArray(cause.fixes) ? cause.fixes : [];
-  return el(
-    "div",
-    "nt-diagnosis",
-    el("h3", null, "Diagnosis"),
-    el(
-      "p",
-      "nt-cause",
-      el("code", "nt-cause-code", cause.code || "unknown"),
-      " ",
-      cause.summary ? el("span", "nt-cause-summary", cause.summary) : el("span", "nt-muted", "No summary.")
-    ),
-    contributing.length > 0 || warnings !== null ? renderContributing(inc, warnings) : null,
-    fixes.length > 0 ? [el("h4", null, "Fixes"), el("ol", "nt-list nt-fixes", fixes.map((f) => el("li", null, f)))] : null
-  );
-}
-function renderStack(stack) {
-  if (!Array.isArray(stack) || stack.length === 0) return null;
-  const details = el("details", "nt-stack", el("summary", null, `Call stack (${plural(stack.length, "user frame")}, innermost last)`));
-  for (const frame of stack) {
-    details.appendChild(
-      el(
-        "div",
-        "nt-frame",
-        el(
-          "div",
-          "nt-source-head",
-          el("code", "nt-file", fileLine(frame.file, frame.line)),
-          frame.function ? [" in ", el("code", null, frame.function)] : null
-        ),
-        frame.code ? el("div", "nt-code nt-code-one", el("div", "nt-line", el("span", "nt-linetext", codeText(frame.code.trim())))) : null
-      )
-    );
-  }
-  return details;
-}
-function renderIncidentBody(inc, warnings = null) {
-  const inputs = Array.isArray(inc.inputs) ? inc.inputs : [];
-  const outputs = Array.isArray(inc.outputs) ? inc.outputs : [];
-  return el(
-    "div",
-    "nt-incident-body",
-    inc.note ? el("p", "nt-note", el("strong", null, "Note: "), inc.note) : null,
-    renderFields(inc),
-    el("h3", null, "Source"),
-    inc.source ? renderSource(inc.source) : el("p", "nt-muted", "No user source frame was recorded for this op."),
-    el("h3", null, `Inputs of ${inc.op?.type || "the op"}`),
-    inputs.length > 0 ? renderStatsTable(inputs, offendingInputFields(inc.op?.type, inputs)) : el("p", "nt-muted", "No input statistics were recorded."),
-    outputs.length > 0 ? [el("h3", null, "Outputs"), renderStatsTable(outputs, offendingOutputFields(outputs))] : null,
-    renderDiagnosis(inc, warnings),
-    renderStack(inc.stack)
-  );
-}
-function renderOriginIncident(inc, warnings = null, first = true, onShowFirst = null) {
-  return el(
-    "section",
-    first ? "nt-section nt-origin" : "nt-section nt-origin nt-origin-later",
-    el(
-      "div",
-      "nt-origin-head",
-      el("h2", "nt-section-title", first ? "Where it started" : `Incident #${inc.index} (selected)`),
-      !first && onShowFirst ? button("nt-btn-small", "Back to where it started", onShowFirst) : null
-    ),
-    renderHeadline(inc, first),
-    renderIncidentBody(inc, warnings)
-  );
-}
-function renderIncidentSummaryLine(inc) {
-  return [
-    el("span", "nt-inc-index", `#${inc.index}`),
-    el("span", "nt-inc-step", `step ${fmtCount(inc.step)}`),
-    el("span", `nt-phase nt-phase-${phaseClass(inc.phase)}`, phaseLabel(inc.phase)),
-    el("span", "nt-kind", kindLabel(inc.kind)),
-    el("code", "nt-inc-op", inc.op?.type || "?"),
-    inc.layer ? el("span", "nt-inc-layer", ["layer ", el("code", null, inc.layer)]) : null,
-    el("span", "nt-inc-cause", inc.cause?.code || "")
-  ];
-}
-function renderLaterIncidents(incidents, capped, warnings = null, onSelect = null, selectedKey = null) {
-  const list = el("div", "nt-later-list");
-  for (const inc of incidents) {
-    const key = `${inc.session ?? ""}:${inc.index}`;
-    const details = el(
-      "details",
-      key === selectedKey ? "nt-later nt-later-selected" : "nt-later",
-      el("summary", "nt-later-summary", renderIncidentSummaryLine(inc), key === selectedKey ? el("span", "nt-badge nt-badge-sel", "selected") : null)
-    );
-    let rendered = false;
-    details.addEventListener("toggle", () => {
-      if (details.open && !rendered) {
-        rendered = true;
-        details.appendChild(
-          el(
-            "div",
-            "nt-later-body",
-            onSelect && key !== selectedKey ? button("nt-btn-small", "Select: show it above, in the timeline and the graph", () => onSelect(inc)) : null,
-            renderHeadline(inc, false),
-            renderIncidentBody(inc, warnings)
-          )
-        );
-      }
-    });
-    list.appendChild(details);
-  }
-  return el(
-    "section",
-    "nt-section nt-later-section",
-    el("h2", "nt-section-title", `Later incidents (${incidents.length})`),
-    el("p", "nt-muted nt-hint", "Incidents after the first are usually its consequences. Click one to show it."),
-    list,
-    capped ? el("p", "nt-note", "Recording stopped after this many incidents (cap reached); later ones were not recorded.") : null
-  );
-}
-
 // src/svg.ts
 var NS = "http://www.w3.org/2000/svg";
 function svgEl(tag, cls) {
@@ -3327,22 +3512,153 @@ function svgOwner() {
   return factory;
 }
 
-// src/graph_view.ts
-var STATE_CLASS = {
-  origin: "nt-st-origin",
-  propagated: "nt-st-propagated",
-  finite: "nt-st-finite",
-  input: "nt-st-input",
-  variable: "nt-st-variable"
-};
-var STATE_LABEL = {
-  origin: "origin (first non-finite)",
-  propagated: "propagated NaN/Inf",
-  finite: "finite",
-  input: "input",
-  variable: "variable"
-};
+// src/pan_zoom.ts
 var VIEW_H = 560;
+var PanZoom = class {
+  constructor(svg, viewport, onView) {
+    this.svg = svg;
+    this.viewport = viewport;
+    this.onView = onView;
+    this.vb = { x: 0, y: 0, w: 800, h: VIEW_H };
+    this.size = { w: 0, h: 0 };
+    this.drag = false;
+    this.installWheel();
+    this.installDrag();
+    this.installResize();
+  }
+  /** True from the start of a drag until just after the click that ends it. */
+  get dragged() {
+    return this.drag;
+  }
+  measure() {
+    const w = this.viewport.clientWidth || 800;
+    const h = this.viewport.clientHeight || VIEW_H;
+    this.size = { w, h };
+  }
+  /** Screen pixels per drawing unit. */
+  scale() {
+    return this.size.w / this.vb.w;
+  }
+  /** Shows `vb` (a view kept from before a refresh). */
+  restore(vb) {
+    this.vb = { ...vb };
+    this.apply();
+  }
+  /** Moves the view by (dx, dy) drawing units, e.g. to follow a box after a redraw. */
+  shift(dx, dy) {
+    this.vb.x += dx;
+    this.vb.y += dy;
+    this.apply();
+  }
+  /** Shows the whole drawing of size `extent` (from (0, 0)), at most a bit enlarged. */
+  fit(extent) {
+    this.measure();
+    const margin = 20;
+    const minX = 0;
+    const minY = 0;
+    const maxX = Math.max(100, extent.w);
+    const maxY = Math.max(100, extent.h);
+    const w = maxX - minX + 2 * margin;
+    const h = maxY - minY + 2 * margin;
+    const s = Math.min(this.size.w / w, this.size.h / h, 1.2);
+    this.vb = {
+      w: this.size.w / s,
+      h: this.size.h / s,
+      x: minX - margin - (this.size.w / s - w) / 2,
+      y: minY - margin - (this.size.h / s - h) / 2
+    };
+    this.apply();
+  }
+  /** Keeps the horizontal centre, shows the top of the drawing at scale `s`. */
+  top(s) {
+    this.vb = { x: this.vb.x + this.vb.w / 2 - this.size.w / s / 2, y: -20, w: this.size.w / s, h: this.size.h / s };
+    this.apply();
+  }
+  /** Centres on `box` at scale `s` (nothing when the box is not drawn). */
+  centreOn(box, s) {
+    this.measure();
+    if (!box) return;
+    const w = this.size.w / s;
+    const h = this.size.h / s;
+    this.vb = { x: box.x + box.w / 2 - w / 2, y: box.y + box.h / 2 - h / 2, w, h };
+    this.apply();
+  }
+  /** Zooms by `f` (> 1: out) around (cx, cy), by default the centre. */
+  zoomBy(f, cx, cy) {
+    this.measure();
+    const x = cx ?? this.vb.x + this.vb.w / 2;
+    const y = cy ?? this.vb.y + this.vb.h / 2;
+    const s = this.size.w / (this.vb.w * f);
+    if (s < 0.02 || s > 4) return;
+    this.vb = { x: x - (x - this.vb.x) * f, y: y - (y - this.vb.y) * f, w: this.vb.w * f, h: this.vb.h * f };
+    this.apply();
+  }
+  apply() {
+    setViewBox(this.svg, this.vb.x, this.vb.y, this.vb.w, this.vb.h);
+    this.onView({ ...this.vb });
+  }
+  installWheel() {
+    this.svg.addEventListener(
+      "wheel",
+      (ev) => {
+        ev.preventDefault();
+        const r = this.svg.getBoundingClientRect();
+        const px = this.vb.x + (ev.clientX - r.left) / (r.width || 1) * this.vb.w;
+        const py = this.vb.y + (ev.clientY - r.top) / (r.height || 1) * this.vb.h;
+        const delta = ev.deltaMode === 1 ? ev.deltaY * 16 : ev.deltaY;
+        this.zoomBy(Math.exp(Math.max(-1, Math.min(1, delta * 15e-4))), px, py);
+      },
+      { passive: false }
+    );
+  }
+  installDrag() {
+    let start = null;
+    this.svg.addEventListener("pointerdown", (ev) => {
+      if (ev.button !== 0) return;
+      start = { x: ev.clientX, y: ev.clientY, vx: this.vb.x, vy: this.vb.y, id: ev.pointerId };
+      this.drag = false;
+    });
+    this.svg.addEventListener("pointermove", (ev) => {
+      if (!start || ev.pointerId !== start.id) return;
+      const dx = ev.clientX - start.x;
+      const dy = ev.clientY - start.y;
+      if (!this.drag && Math.hypot(dx, dy) < 4) return;
+      if (!this.drag) {
+        this.drag = true;
+        this.svg.setPointerCapture(ev.pointerId);
+        this.svg.classList.add("nt-dragging");
+      }
+      const k = this.vb.w / (this.svg.clientWidth || this.size.w || 1);
+      this.vb.x = start.vx - dx * k;
+      this.vb.y = start.vy - dy * k;
+      this.apply();
+    });
+    const end = (ev) => {
+      if (!start || ev.pointerId !== start.id) return;
+      start = null;
+      this.svg.classList.remove("nt-dragging");
+      if (this.drag) setTimeout(() => this.drag = false, 0);
+    };
+    this.svg.addEventListener("pointerup", end);
+    this.svg.addEventListener("pointercancel", end);
+  }
+  /** Keeps the scale when the viewport resizes (an observer, not a window
+   * listener: it goes away with the element when the view is replaced). */
+  installResize() {
+    if (typeof ResizeObserver === "undefined") return;
+    new ResizeObserver(() => {
+      const old = this.size;
+      this.measure();
+      if (old.w > 0 && old.h > 0 && (old.w !== this.size.w || old.h !== this.size.h)) {
+        this.vb.w *= this.size.w / old.w;
+        this.vb.h *= this.size.h / old.h;
+        this.apply();
+      }
+    }).observe(this.viewport);
+  }
+};
+
+// src/graph_view.ts
 var MIN_READABLE_SCALE = 0.55;
 function now2() {
   return performance.now();
@@ -3382,20 +3698,16 @@ function renderGraphSection(inc, states, key) {
 }
 var GraphView = class {
   constructor(inc, states, key, t0) {
-    this.inc = inc;
     this.t0 = t0;
     this.itemOf = /* @__PURE__ */ new WeakMap();
     this.boxes = /* @__PURE__ */ new Map();
     this.selected = null;
-    this.vb = { x: 0, y: 0, w: 800, h: VIEW_H };
-    this.size = { w: 0, h: 0 };
     this.searchHits = [];
     this.searchAt = 0;
     this.lastDrawMs = 0;
     /** Size of the whole drawing (boxes and edge routes), from (0, 0). */
     this.extent = { w: 0, h: 0 };
     this.searchQuery = "";
-    this.dragged = false;
     performance.mark("nantrace-graph-start");
     this.model = buildModel(inc.graph);
     this.expansion = new Expansion(this.model);
@@ -3412,7 +3724,11 @@ var GraphView = class {
     this.content = svgEl("g", "nt-graph-content");
     this.svg.appendChild(this.content);
     this.viewport = el("div", "nt-graph-viewport", this.svg);
-    this.details = el("div", "nt-graph-details");
+    this.panZoom = new PanZoom(this.svg, this.viewport, (vb) => this.state.view = vb);
+    this.details = new GraphDetails(inc, this.model, this.expansion, {
+      toggle: (item) => this.toggle(item),
+      reveal: (item) => this.reveal(item, true)
+    });
     this.status = el("span", "nt-graph-status nt-muted");
     this.searchBox = el("input", "nt-filter nt-graph-search");
     this.searchBox.type = "search";
@@ -3434,15 +3750,15 @@ var GraphView = class {
       m.origin !== null ? button("nt-btn-accent", "Show origin", () => this.reveal(m.origin, true)) : null,
       button(null, "Collapse all", () => this.collapseAll()),
       button(null, "Fit", () => this.fit()),
-      button(null, "\u2212", () => this.zoomBy(1.25)),
-      button(null, "+", () => this.zoomBy(0.8)),
+      button(null, "\u2212", () => this.panZoom.zoomBy(1.25)),
+      button(null, "+", () => this.panZoom.zoomBy(0.8)),
       this.searchBox,
       this.status
     );
     const legend = el(
       "div",
       "nt-graph-legend",
-      ["origin", "propagated", "finite", "input", "variable"].map(
+      STATES.map(
         (s) => el("span", "nt-legend-item", el("span", `nt-swatch ${STATE_CLASS[s]}`), STATE_LABEL[s])
       ),
       el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-group"), "layer group (click to expand)")
@@ -3461,9 +3777,8 @@ var GraphView = class {
       m.dropped.nodes + m.dropped.edges > 0 ? el("p", "nt-note", `Skipped ${plural(m.dropped.nodes, "malformed or duplicate node")} and ${plural(m.dropped.edges, "edge")} to unknown nodes.`) : null,
       toolbar,
       legend,
-      el("div", "nt-graph-main", this.viewport, this.details)
+      el("div", "nt-graph-main", this.viewport, this.details.element)
     );
-    this.installPanZoom();
     this.svg.addEventListener("click", (ev) => this.onClick(ev));
     this.svg.addEventListener("keydown", (ev) => {
       if (ev.key !== "Enter" && ev.key !== " ") return;
@@ -3475,15 +3790,11 @@ var GraphView = class {
     });
   }
   firstDraw() {
-    this.measure();
+    this.panZoom.measure();
     this.draw();
-    if (this.state.view) {
-      this.vb = { ...this.state.view };
-      this.applyView();
-    } else {
-      this.initialView();
-    }
-    this.showDetails();
+    if (this.state.view) this.panZoom.restore(this.state.view);
+    else this.initialView();
+    this.details.show(this.selected);
     this.svg.classList.add("nt-graph-ready");
     performance.mark("nantrace-graph-ready");
     try {
@@ -3491,11 +3802,6 @@ var GraphView = class {
     } catch {
     }
     this.status.textContent = `laid out in ${Math.round(now2() - this.t0)} ms`;
-  }
-  measure() {
-    const w = this.viewport.clientWidth || 800;
-    const h = this.viewport.clientHeight || VIEW_H;
-    this.size = { w, h };
   }
   // ------------------------------------------------------------ drawing
   draw() {
@@ -3575,14 +3881,14 @@ Click to collapse.`));
     const m = this.model;
     if (isGroup(m, item)) {
       const g = group(m, item);
-      return `${kindLabel2(g.kind)} ${showControls(g.label)}: ${plural(g.size, "op")}`;
+      return `${groupKindLabel(g.kind)} ${showControls(g.label)}: ${plural(g.size, "op")}`;
     }
     const op = m.ops[item];
     return `${showControls(op.type)} ${showControls(op.name)}`;
   }
   // ------------------------------------------------------------ interaction
   onClick(ev) {
-    if (this.dragged) return;
+    if (this.panZoom.dragged) return;
     let t = ev.target;
     while (t && t !== this.svg) {
       const item = this.itemOf.get(t);
@@ -3602,7 +3908,7 @@ Click to collapse.`));
     } else {
       this.redrawKeeping(item);
     }
-    this.showDetails();
+    this.details.show(this.selected);
   }
   toggle(item) {
     const changed = this.expansion.toggle(item);
@@ -3615,11 +3921,8 @@ Click to collapse.`));
     const before = this.boxes.get(anchor);
     this.draw();
     const after = this.boxes.get(anchor);
-    if (before && after) {
-      this.vb.x += after.x - before.x;
-      this.vb.y += after.y - before.y;
-    }
-    this.applyView();
+    const [dx, dy] = before && after ? [after.x - before.x, after.y - before.y] : [0, 0];
+    this.panZoom.shift(dx, dy);
   }
   collapseAll() {
     this.expansion.collapseAll();
@@ -3641,8 +3944,8 @@ Click to collapse.`));
       this.state.selected = item;
       this.draw();
     }
-    this.centreOn(item, Math.max(this.scale(), 0.9));
-    this.showDetails();
+    this.panZoom.centreOn(this.boxes.get(item), Math.max(this.panZoom.scale(), 0.9));
+    this.details.show(this.selected);
   }
   search() {
     const q2 = this.searchBox.value;
@@ -3661,263 +3964,19 @@ Click to collapse.`));
     this.status.textContent = `match ${this.searchAt + 1} of ${this.searchHits.length}${this.searchHits.length >= 50 ? "+" : ""} (Enter: next)`;
     this.reveal(hit, true);
   }
-  // ------------------------------------------------------------ view box
-  scale() {
-    return this.size.w / this.vb.w;
-  }
-  applyView() {
-    setViewBox(this.svg, this.vb.x, this.vb.y, this.vb.w, this.vb.h);
-    this.state.view = { ...this.vb };
-  }
   fit() {
-    this.measure();
-    const margin = 20;
-    const minX = 0;
-    const minY = 0;
-    const maxX = Math.max(100, this.extent.w);
-    const maxY = Math.max(100, this.extent.h);
-    const w = maxX - minX + 2 * margin;
-    const h = maxY - minY + 2 * margin;
-    const s = Math.min(this.size.w / w, this.size.h / h, 1.2);
-    this.vb = {
-      w: this.size.w / s,
-      h: this.size.h / s,
-      x: minX - margin - (this.size.w / s - w) / 2,
-      y: minY - margin - (this.size.h / s - h) / 2
-    };
-    this.applyView();
+    this.panZoom.fit(this.extent);
   }
   /** Fit when that stays readable; else centre on the origin's box (or the top). */
   initialView() {
     this.fit();
-    if (this.scale() >= MIN_READABLE_SCALE) return;
+    if (this.panZoom.scale() >= MIN_READABLE_SCALE) return;
     const m = this.model;
     const target = m.origin !== null ? [m.origin, ...ancestors(m, m.origin).reverse()].find((i) => this.boxes.has(i)) : void 0;
-    if (target !== void 0) this.centreOn(target, 0.9);
-    else {
-      const s = 0.9;
-      this.vb = { x: this.vb.x + this.vb.w / 2 - this.size.w / s / 2, y: -20, w: this.size.w / s, h: this.size.h / s };
-      this.applyView();
-    }
-  }
-  centreOn(item, s) {
-    this.measure();
-    const b = this.boxes.get(item);
-    if (!b) return;
-    const w = this.size.w / s;
-    const h = this.size.h / s;
-    this.vb = { x: b.x + b.w / 2 - w / 2, y: b.y + b.h / 2 - h / 2, w, h };
-    this.applyView();
-  }
-  zoomBy(f, cx, cy) {
-    this.measure();
-    const x = cx ?? this.vb.x + this.vb.w / 2;
-    const y = cy ?? this.vb.y + this.vb.h / 2;
-    const s = this.size.w / (this.vb.w * f);
-    if (s < 0.02 || s > 4) return;
-    this.vb = { x: x - (x - this.vb.x) * f, y: y - (y - this.vb.y) * f, w: this.vb.w * f, h: this.vb.h * f };
-    this.applyView();
-  }
-  installPanZoom() {
-    this.svg.addEventListener(
-      "wheel",
-      (ev) => {
-        ev.preventDefault();
-        const r = this.svg.getBoundingClientRect();
-        const px = this.vb.x + (ev.clientX - r.left) / (r.width || 1) * this.vb.w;
-        const py = this.vb.y + (ev.clientY - r.top) / (r.height || 1) * this.vb.h;
-        const delta = ev.deltaMode === 1 ? ev.deltaY * 16 : ev.deltaY;
-        this.zoomBy(Math.exp(Math.max(-1, Math.min(1, delta * 15e-4))), px, py);
-      },
-      { passive: false }
-    );
-    let start = null;
-    this.svg.addEventListener("pointerdown", (ev) => {
-      if (ev.button !== 0) return;
-      start = { x: ev.clientX, y: ev.clientY, vx: this.vb.x, vy: this.vb.y, id: ev.pointerId };
-      this.dragged = false;
-    });
-    this.svg.addEventListener("pointermove", (ev) => {
-      if (!start || ev.pointerId !== start.id) return;
-      const dx = ev.clientX - start.x;
-      const dy = ev.clientY - start.y;
-      if (!this.dragged && Math.hypot(dx, dy) < 4) return;
-      if (!this.dragged) {
-        this.dragged = true;
-        this.svg.setPointerCapture(ev.pointerId);
-        this.svg.classList.add("nt-dragging");
-      }
-      const k = this.vb.w / (this.svg.clientWidth || this.size.w || 1);
-      this.vb.x = start.vx - dx * k;
-      this.vb.y = start.vy - dy * k;
-      this.applyView();
-    });
-    const end = (ev) => {
-      if (!start || ev.pointerId !== start.id) return;
-      start = null;
-      this.svg.classList.remove("nt-dragging");
-      if (this.dragged) setTimeout(() => this.dragged = false, 0);
-    };
-    this.svg.addEventListener("pointerup", end);
-    this.svg.addEventListener("pointercancel", end);
-    if (typeof ResizeObserver !== "undefined") {
-      new ResizeObserver(() => {
-        const old = this.size;
-        this.measure();
-        if (old.w > 0 && old.h > 0 && (old.w !== this.size.w || old.h !== this.size.h)) {
-          this.vb.w *= this.size.w / old.w;
-          this.vb.h *= this.size.h / old.h;
-          this.applyView();
-        }
-      }).observe(this.viewport);
-    }
-  }
-  // ------------------------------------------------------------ details
-  showDetails() {
-    const m = this.model;
-    const item = this.selected;
-    if (item === null || item >= m.ops.length + m.groups.length) {
-      replaceChildren(
-        this.details,
-        el("h3", null, "Details"),
-        el("p", "nt-muted", "Click a layer to expand it, an op to see its details. Drag to pan, wheel to zoom."),
-        m.origin !== null ? el("p", null, "The origin op is in ", el("code", null, originPath(m)), ".") : null
-      );
-      return;
-    }
-    if (isGroup(m, item)) {
-      const g = group(m, item);
-      const badOps = [];
-      const collect = (gid) => {
-        for (const c of group(m, gid).children) {
-          if (isGroup(m, c)) collect(c);
-          else if (m.ops[c].state === "origin" || m.ops[c].state === "propagated") badOps.push(c);
-        }
-      };
-      collect(item);
-      badOps.sort((a, b) => (m.ops[a].state === "origin" ? -1 : 0) - (m.ops[b].state === "origin" ? -1 : 0) || a - b);
-      replaceChildren(
-        this.details,
-        el("h3", null, kindLabel2(g.kind)),
-        el("p", "nt-graph-name", el("code", null, showControls(g.label) || "(group)")),
-        el(
-          "dl",
-          "nt-fields",
-          el("dt", null, "ops"),
-          el("dd", null, fmtCount(g.size)),
-          ["origin", "propagated", "finite", "input", "variable"].filter((s) => g.counts[s] > 0).map((s) => [el("dt", null, s), el("dd", null, el("span", `nt-state ${STATE_CLASS[s]}`, fmtCount(g.counts[s])))])
-        ),
-        button(null, this.expansion.isExpanded(item) ? "Collapse" : "Expand", () => this.toggle(item)),
-        badOps.length > 0 ? [el("h4", null, "Non-finite ops inside"), this.opList(badOps.slice(0, 30), badOps.length)] : null
-      );
-      return;
-    }
-    const op = m.ops[item];
-    const [ins, outs] = neighbours(m, item);
-    const isOrigin = op.state === "origin";
-    replaceChildren(
-      this.details,
-      el("h3", null, isOrigin ? "Origin op" : "Op"),
-      el(
-        "dl",
-        "nt-fields",
-        el("dt", null, "type"),
-        el("dd", null, el("code", null, showControls(op.type))),
-        el("dt", null, "name"),
-        el("dd", null, el("code", null, showControls(op.name))),
-        el("dt", null, "layer"),
-        el("dd", null, op.layer ? el("code", null, showControls(op.layer)) : el("span", "nt-muted", "\u2014")),
-        el("dt", null, "phase"),
-        el("dd", null, phaseLabel(op.phase ?? "other")),
-        el("dt", null, "state"),
-        el("dd", null, el("span", `nt-state ${STATE_CLASS[op.state]}`, STATE_LABEL[op.state]))
-      ),
-      isOrigin ? this.originDetails() : null,
-      ins.length > 0 ? [el("h4", null, `Inputs (${fmtCount(ins.length)})`), this.opList(ins.slice(0, 30), ins.length)] : null,
-      outs.length > 0 ? [el("h4", null, `Outputs (${fmtCount(outs.length)})`), this.opList(outs.slice(0, 30), outs.length)] : null
-    );
-  }
-  originDetails() {
-    const inc = this.inc;
-    const inputs = Array.isArray(inc.inputs) ? inc.inputs : [];
-    const outputs = Array.isArray(inc.outputs) ? inc.outputs : [];
-    return el(
-      "div",
-      "nt-graph-origin",
-      el("h4", null, "Input stats"),
-      inputs.length > 0 ? compactStats(inputs, offendingInputFields(inc.op?.type, inputs)) : el("p", "nt-muted", "None recorded."),
-      outputs.length > 0 ? [el("h4", null, "Output stats"), compactStats(outputs, offendingOutputFields(outputs))] : null,
-      inc.source ? [el("h4", null, "Source"), renderSource(inc.source)] : null,
-      renderStack(inc.stack)
-    );
-  }
-  opList(items, total) {
-    const m = this.model;
-    return el(
-      "ul",
-      "nt-graph-oplist",
-      items.map((i) => {
-        const op = m.ops[i];
-        return el(
-          "li",
-          null,
-          el("span", `nt-dot ${STATE_CLASS[op.state]}`),
-          button("nt-linkish", [el("code", null, showControls(op.type)), " ", el("span", "nt-muted", showControls(op.name))], () => this.reveal(i, true))
-        );
-      }),
-      total > items.length ? el("li", "nt-muted", `\u2026 and ${fmtCount(total - items.length)} more`) : null
-    );
+    if (target !== void 0) this.panZoom.centreOn(this.boxes.get(target), 0.9);
+    else this.panZoom.top(0.9);
   }
 };
-function compactStats(stats, marks) {
-  return el(
-    "div",
-    "nt-cstats",
-    stats.map((s, i) => {
-      const m = marks[i] ?? /* @__PURE__ */ new Set();
-      const cell = (f, label, v) => [
-        el("dt", null, label),
-        el("dd", m.has(f) ? "nt-num nt-bad" : "nt-num", v)
-      ];
-      return el(
-        "div",
-        "nt-cstat",
-        el("div", null, el("code", null, showControls(s.name) || "\u2014")),
-        el("div", "nt-muted", `${s.dtype || "?"} ${fmtShape(s.shape)}`),
-        el(
-          "dl",
-          "nt-cstat-grid",
-          cell("min", "min", fmtNumber(s.min)),
-          cell("max", "max", fmtNumber(s.max)),
-          cell("nan", "NaN", fmtCount(s.nan)),
-          cell("inf", "Inf", fmtCount(s.inf)),
-          cell("zeros", "zeros", fmtCount(s.zeros))
-        )
-      );
-    })
-  );
-}
-function kindLabel2(kind) {
-  switch (kind) {
-    case "layer":
-      return "Layer";
-    case "phase":
-      return "Phase";
-    case "scope":
-      return "Name scope";
-    case "part":
-      return "Part";
-    case "nolayer":
-      return "Ops outside layers";
-    default:
-      return "Group";
-  }
-}
-function originPath(m) {
-  if (m.origin === null) return "";
-  const path = ancestors(m, m.origin).filter((a) => a !== m.root).map((a) => showControls(group(m, a).label));
-  return [...path, showControls(m.ops[m.origin].type)].join(" \u203A ");
-}
 function arrowHead(ax, ay, bx, by) {
   const dx = bx - ax;
   const dy = by - ay;
