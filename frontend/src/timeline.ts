@@ -3,35 +3,29 @@
 // select it), zoom into the full-resolution window before the selected
 // incident, and the per-layer heat strip of that window.
 //
-// Series labels go to uPlot (which sets them with textContent), but its
-// legend is off: ours is built with dom.ts. Markers are drawn on the canvas.
+// The charts themselves (uPlot options, markers on the canvas, hover text)
+// are built by timeline_chart.ts; their legends here, with dom.ts.
 
-import uPlot from "uplot";
+import type uPlot from "uplot";
 import { errorText, fetchTimeline, fetchWindow } from "./api";
-import { button, clear, el, replaceChildren } from "./dom";
-import { fmtCount, fmtNumber, kindLabel, phaseLabel, plural, showControls } from "./format";
-import { type HeatRow, type Value, metricKind } from "./heat";
+import { button, clear, el } from "./dom";
+import { fmtCount, kindLabel, plural, showControls } from "./format";
+import { type HeatRow, metricKind } from "./heat";
 import { type HeatInput, HeatStrip } from "./heatstrip";
-import { THEME_EVENT, cssVar } from "./theme";
+import { THEME_EVENT } from "./theme";
+import { CHART_H, type ChartSpec, type Marker, PALETTE, makeChart } from "./timeline_chart";
 import {
   type Line,
-  argmaxAt,
   availableLayerMetrics,
-  chartValues,
   findLine,
-  fmtTick,
   layerLines,
-  logTicks,
   metricLabel,
-  nearestMarker,
-  nonFiniteAt,
-  nonFiniteRanges,
   prefersLog,
   timelineLines,
   windowLines,
   xRange,
 } from "./timeline_data";
-import type { Incident, JsonNumber, RunDetail, TimelineResponse, Warning, WindowResponse } from "./types";
+import type { Incident, RunDetail, TimelineResponse, WindowResponse } from "./types";
 
 export interface TimelineState {
   /** null: chosen automatically (the window when it covers the whole run). */
@@ -51,37 +45,18 @@ export function incidentKey(inc: { session?: string; index: number }): string {
 }
 
 const MAX_POINTS = 500;
-const CHART_H = 190;
-const PALETTE = 10;
-const HIT_PX = 6;
 const LEGEND_FOLD = 24;
 
-interface Marker {
-  kind: "incident" | "warning";
-  step: number;
-  incident?: Incident;
-  warning?: Warning;
+/** The lines of both charts and of the heat strip. */
+interface ChartData {
+  steps: number[];
+  lines: Line[];
+  layerSteps: number[];
+  /** The selected metric, one line per layer. */
+  layerLines: Line[];
+  /** Every per-layer line loaded (the metric menu lists their metrics). */
+  allLayerLines: Line[];
 }
-
-function jsonOf(v: Value): JsonNumber {
-  if (v === null) return null;
-  if (Number.isNaN(v)) return "NaN";
-  if (v === Infinity) return "Infinity";
-  if (v === -Infinity) return "-Infinity";
-  return v;
-}
-
-function fmtV(v: Value | undefined): string {
-  return fmtNumber(jsonOf(v ?? null));
-}
-
-function fmtStepTick(v: number): string {
-  const a = Math.abs(v);
-  if (a >= 1e6) return `${parseFloat((v / 1e6).toFixed(2))}M`;
-  if (a >= 1e4) return `${parseFloat((v / 1e3).toFixed(1))}k`;
-  return Number.isInteger(v) ? v.toLocaleString("en-US") : "";
-}
-
 
 export class Timeline {
   readonly element: HTMLElement;
@@ -226,64 +201,100 @@ export class Timeline {
     this.destroyCharts();
     clear(this.body);
     if (this.error) {
-      this.body.append(el("div", "nt-error", el("p", "nt-error-title", "Could not load the timeline"), el("p", null, this.error), button(null, "Retry", () => void this.load())));
+      this.renderError(this.error);
       return;
     }
     const mode = this.mode();
     const win = this.currentWindow();
-    const overview = this.overview;
-    let steps: number[];
-    let lines: Line[];
-    let layerSteps: number[];
-    let layerLs: Line[];
-    let allLayerLines: Line[];
-    if (mode === "window" && win) {
-      steps = win.steps;
-      lines = windowLines(win);
-      allLayerLines = lines;
-      layerLs = layerLines(lines, this.state.metric);
-      layerSteps = steps;
-    } else {
-      steps = overview?.steps ?? [];
-      lines = timelineLines(overview);
-      const lt = this.overviewLayer.get(this.state.metric) ?? null;
-      layerSteps = lt?.steps ?? [];
-      layerLs = layerLines(timelineLines(lt), this.state.metric);
-      allLayerLines = layerLs;
-    }
-    if (steps.length === 0 && !win) {
-      this.body.append(
-        el(
-          "p",
-          "nt-muted",
-          "No health timeline was recorded for this run (a recorder older than the timeline, or fewer steps than one timeline chunk).",
-        ),
-      );
-      this.renderMarkerList(this.markers(null));
+    const data = this.chartData(mode, win);
+    if (data.steps.length === 0 && !win) {
+      this.renderNoTimeline();
       return;
     }
+    const log = this.state.log ?? prefersLog(this.state.metric);
+    this.renderControls(mode, win, data, log);
 
-    // Controls
+    // The window ends at its incident; the overview stretches to every marker
+    // (an incident recorded after the last timeline chunk still shows).
     const inc = this.selected;
-    const modeBar = el(
-      "div",
-      "nt-seg",
-      button(mode === "overview" ? "nt-seg-on" : null, "All steps", () => this.setMode("overview")),
-      button(
-        mode === "window" ? "nt-seg-on" : null,
-        inc ? `Before incident #${inc.index} (every step)` : "Before an incident (every step)",
-        () => this.setMode("window"),
+    const allMarkers = this.markers(null);
+    const range = xRange(data.steps, mode === "window" ? (inc ? [inc.step] : []) : allMarkers.map((m) => m.step));
+    const markers = mode === "window" ? this.markers(range) : allMarkers;
+
+    this.renderGlobalChart(data, range, markers);
+    this.renderLayerChart(data, range, markers, log);
+    this.renderMarkerList(markers);
+    if (keepZoom) {
+      for (const c of this.charts) c.setScale("x", keepZoom);
+      this.zoom = keepZoom;
+    }
+    this.renderHeat(win, data, log);
+    try {
+      performance.mark("nantrace-timeline-rendered");
+    } catch {
+      // No User Timing.
+    }
+  }
+
+  private renderError(error: string): void {
+    this.body.append(el("div", "nt-error", el("p", "nt-error-title", "Could not load the timeline"), el("p", null, error), button(null, "Retry", () => void this.load())));
+  }
+
+  private renderNoTimeline(): void {
+    this.body.append(
+      el(
+        "p",
+        "nt-muted",
+        "No health timeline was recorded for this run (a recorder older than the timeline, or fewer steps than one timeline chunk).",
       ),
     );
-    const modeButtons = modeBar.querySelectorAll("button");
-    if (!win && modeButtons[1]) {
-      modeButtons[1].disabled = true;
-      modeButtons[1].title = inc ? "No full-resolution window was recorded for this incident." : "Select an incident first.";
+    this.renderMarkerList(this.markers(null));
+  }
+
+  /** The lines shown: the window's (every step) or the overview's (sampled). */
+  private chartData(mode: "overview" | "window", win: WindowResponse | null): ChartData {
+    const metric = this.state.metric;
+    if (mode === "window" && win) {
+      const lines = windowLines(win);
+      return { steps: win.steps, lines, layerSteps: win.steps, layerLines: layerLines(lines, metric), allLayerLines: lines };
     }
-    const metrics = availableLayerMetrics(mode === "window" && win ? windowLines(win) : lines.concat(allLayerLines));
+    const lt = this.overviewLayer.get(metric) ?? null;
+    const perLayer = layerLines(timelineLines(lt), metric);
+    return { steps: this.overview?.steps ?? [], lines: timelineLines(this.overview), layerSteps: lt?.steps ?? [], layerLines: perLayer, allLayerLines: perLayer };
+  }
+
+  private renderControls(mode: "overview" | "window", win: WindowResponse | null, data: ChartData, log: boolean): void {
+    this.body.append(
+      el(
+        "div",
+        "nt-timeline-controls",
+        this.modeBar(mode, win),
+        el("label", "nt-inline", "Per-layer metric ", this.metricSelect(availableLayerMetrics(data.lines.concat(data.allLayerLines)))),
+        el("label", "nt-inline", this.logBox(log), " log scale"),
+      ),
+      el("p", "nt-muted nt-range", this.rangeText(mode, data.steps, win)),
+    );
+  }
+
+  /** "All steps" / "Before incident #i": the second needs the incident's window. */
+  private modeBar(mode: "overview" | "window", win: WindowResponse | null): HTMLElement {
+    const inc = this.selected;
+    const before = button(
+      mode === "window" ? "nt-seg-on" : null,
+      inc ? `Before incident #${inc.index} (every step)` : "Before an incident (every step)",
+      () => this.setMode("window"),
+    );
+    if (!win) {
+      before.disabled = true;
+      before.title = inc ? "No full-resolution window was recorded for this incident." : "Select an incident first.";
+    }
+    return el("div", "nt-seg", button(mode === "overview" ? "nt-seg-on" : null, "All steps", () => this.setMode("overview")), before);
+  }
+
+  /** The per-layer metric; option values are indices: no recorded string goes into an attribute. */
+  private metricSelect(metrics: string[]): HTMLSelectElement {
     if (!metrics.includes(this.state.metric)) metrics.unshift(this.state.metric);
     const select = el("select", "nt-select");
-    // Option values are indices: no recorded string goes into an attribute.
     metrics.forEach((m, i) => {
       const o = el("option", null, metricLabel(m));
       o.value = String(i);
@@ -295,70 +306,83 @@ export class Timeline {
       const m = metrics[Number(select.value)];
       if (m !== undefined) this.setMetric(m);
     });
-    const log = this.state.log ?? prefersLog(this.state.metric);
-    const logBox = el("input");
-    logBox.type = "checkbox";
-    logBox.checked = log;
-    logBox.addEventListener("change", () => {
-      this.state.log = logBox.checked;
+    return select;
+  }
+
+  private logBox(log: boolean): HTMLInputElement {
+    const box = el("input");
+    box.type = "checkbox";
+    box.checked = log;
+    box.addEventListener("change", () => {
+      this.state.log = box.checked;
       this.render();
     });
-    this.body.append(
-      el(
-        "div",
-        "nt-timeline-controls",
-        modeBar,
-        el("label", "nt-inline", "Per-layer metric ", select),
-        el("label", "nt-inline", logBox, " log scale"),
-      ),
-      el("p", "nt-muted nt-range", this.rangeText(mode, steps, win)),
-    );
+    return box;
+  }
 
-    // The window ends at its incident; the overview stretches to every marker
-    // (an incident recorded after the last timeline chunk still shows).
-    const allMarkers = this.markers(null);
-    const range = xRange(steps, mode === "window" ? (inc ? [inc.step] : []) : allMarkers.map((m) => m.step));
-    const markers = mode === "window" ? this.markers(range) : allMarkers;
+  /** Chart 1: loss and gradient norm (nothing when neither was recorded). */
+  private renderGlobalChart(data: ChartData, range: [number, number] | null, markers: Marker[]): void {
+    const loss = findLine(data.lines, "loss", null);
+    const gn = findLine(data.lines, "grad_norm", null);
+    const lines = [loss, gn].filter((l): l is Line => l !== null);
+    if (lines.length === 0 || data.steps.length === 0) return;
+    const holder = el("div", "nt-chart");
+    const status = el("div", "nt-chart-status nt-muted", "\u00a0");
+    this.body.append(el("h3", null, "Loss and gradient norm"), this.seriesLegend(lines.map((l) => metricLabel(l.metric))), holder, status);
+    this.charts.push(this.chart(holder, { which: "global", steps: data.steps, lines, range, markers, log: this.state.log ?? true, status }));
+  }
 
-    // Chart 1: loss and gradient norm
-    const loss = findLine(lines, "loss", null);
-    const gn = findLine(lines, "grad_norm", null);
-    const globalLines = [loss, gn].filter((l): l is Line => l !== null);
-    if (globalLines.length > 0 && steps.length > 0) {
-      const holder = el("div", "nt-chart");
-      const status = el("div", "nt-chart-status nt-muted", "\u00a0");
-      this.body.append(el("h3", null, "Loss and gradient norm"), this.seriesLegend(globalLines.map((l) => metricLabel(l.metric))), holder, status);
-      this.charts.push(this.makeChart(holder, status, steps, globalLines, range, markers, "global"));
-    }
-
-    // Chart 2: per-layer metric
+  /** Chart 2: the selected metric, one line per layer; hovering a legend chip highlights its line. */
+  private renderLayerChart(data: ChartData, range: [number, number] | null, markers: Marker[], log: boolean): void {
     const m = this.state.metric;
     this.body.append(el("h3", null, `${metricLabel(m)} per layer`));
-    if (layerLs.length > 0 && layerSteps.length > 0) {
-      const holder = el("div", "nt-chart");
-      const status = el("div", "nt-chart-status nt-muted", "\u00a0");
-      const legend = this.seriesLegend(layerLs.map((l) => showControls(l.layer)));
-      this.body.append(legend, holder, status);
-      const chart = this.makeChart(holder, status, layerSteps, layerLs, range, markers, "layers", log);
-      this.charts.push(chart);
-      legend.querySelectorAll(".nt-legend-series").forEach((chip, i) => {
-        chip.addEventListener("mouseenter", () => chart.setSeries(i + 1, { focus: true }));
-        chip.addEventListener("mouseleave", () => chart.setSeries(null, { focus: false }));
-      });
-    } else {
+    if (data.layerLines.length === 0 || data.layerSteps.length === 0) {
       this.body.append(el("p", "nt-muted", `No per-layer ${metricLabel(m)} in this range.`));
+      return;
     }
+    const holder = el("div", "nt-chart");
+    const status = el("div", "nt-chart-status nt-muted", "\u00a0");
+    const legend = this.seriesLegend(data.layerLines.map((l) => showControls(l.layer)));
+    this.body.append(legend, holder, status);
+    const chart = this.chart(holder, { which: "layers", steps: data.layerSteps, lines: data.layerLines, range, markers, log, status });
+    this.charts.push(chart);
+    legend.querySelectorAll(".nt-legend-series").forEach((chip, i) => {
+      chip.addEventListener("mouseenter", () => chart.setSeries(i + 1, { focus: true }));
+      chip.addEventListener("mouseleave", () => chart.setSeries(null, { focus: false }));
+    });
+  }
 
-    this.renderMarkerList(markers);
-    if (keepZoom) {
-      for (const c of this.charts) c.setScale("x", keepZoom);
-      this.zoom = keepZoom;
+  /** A chart of this timeline: shared cursor, x zoom synced, incident markers selectable. */
+  private chart(holder: HTMLElement, spec: Pick<ChartSpec, "which" | "steps" | "lines" | "range" | "markers" | "log" | "status">): uPlot {
+    const selKey = this.selected ? incidentKey(this.selected) : null;
+    return makeChart(holder, {
+      ...spec,
+      width: this.chartWidth(),
+      syncKey: `nantrace-${this.run}`,
+      isSelected: (inc) => incidentKey(inc) === selKey,
+      onSelectIncident: (inc) => this.onSelectIncident(inc),
+      onZoom: (u, min, max) => this.syncZoom(u, spec.range, min, max),
+    });
+  }
+
+  /** Remembers a zoom (kept across refreshes; the full range clears it) and applies it to the other charts. */
+  private syncZoom(u: uPlot, range: [number, number] | null, min: number, max: number): void {
+    if (this.syncing) return;
+    this.zoom = range && min <= range[0] && max >= range[1] ? null : { min, max };
+    this.syncing = true;
+    try {
+      for (const c of this.charts) if (c !== u) c.setScale("x", { min, max });
+    } finally {
+      this.syncing = false;
     }
+  }
 
-    // Heat strip: the window before the selected incident, else the overview.
-    const heatSource = win && win.steps.length > 0 ? "window" : "overview";
-    const heatLines = heatSource === "window" ? windowLines(win) : allLayerLines;
-    const heatSteps = heatSource === "window" ? win!.steps : layerSteps;
+  /** Heat strip: the window before the selected incident, else the overview. */
+  private renderHeat(win: WindowResponse | null, data: ChartData, log: boolean): void {
+    const m = this.state.metric;
+    const source = win && win.steps.length > 0 ? win : null;
+    const heatLines = source ? windowLines(source) : data.allLayerLines;
+    const heatSteps = source ? source.steps : data.layerSteps;
     const rows: HeatRow[] = layerLines(heatLines, m).map((l) => ({ layer: l.layer ?? "", values: l.values }));
     const sortBox = el("input");
     sortBox.type = "checkbox";
@@ -367,29 +391,27 @@ export class Timeline {
       this.state.sortHeat = sortBox.checked;
       this.heat?.set({ ...this.heatInput(rows, heatSteps), sort: sortBox.checked });
     });
-    this.body.append(
-      el("h3", null, "Which layer degraded first"),
-      el(
-        "p",
-        "nt-muted nt-hint",
-        `${metricLabel(m)} per layer, each row normalised to its own range${log && metricKind(m) === "magnitude" ? " (log)" : ""}; `,
-        heatSource === "window" && inc
-          ? `every step of the ${plural(heatSteps.length, "step")} recorded before incident #${inc.index}.`
-          : inc
-            ? "the sampled timeline (no full-resolution window was recorded for the selected incident)."
-            : "the sampled timeline.",
-        " ",
-        el("label", "nt-inline", sortBox, " sort by first degradation"),
-      ),
-    );
+    this.body.append(el("h3", null, "Which layer degraded first"), this.heatHint(source !== null, heatSteps.length, log, sortBox));
     this.heat = new HeatStrip();
     this.body.append(this.heat.element);
     this.heat.set(this.heatInput(rows, heatSteps));
-    try {
-      performance.mark("nantrace-timeline-rendered");
-    } catch {
-      // No User Timing.
-    }
+  }
+
+  private heatHint(fromWindow: boolean, steps: number, log: boolean, sortBox: HTMLInputElement): HTMLElement {
+    const m = this.state.metric;
+    const inc = this.selected;
+    return el(
+      "p",
+      "nt-muted nt-hint",
+      `${metricLabel(m)} per layer, each row normalised to its own range${log && metricKind(m) === "magnitude" ? " (log)" : ""}; `,
+      fromWindow && inc
+        ? `every step of the ${plural(steps, "step")} recorded before incident #${inc.index}.`
+        : inc
+          ? "the sampled timeline (no full-resolution window was recorded for the selected incident)."
+          : "the sampled timeline.",
+      " ",
+      el("label", "nt-inline", sortBox, " sort by first degradation"),
+    );
   }
 
   private heatInput(rows: HeatRow[], steps: number[]): HeatInput {
@@ -472,216 +494,5 @@ export class Timeline {
       return;
     }
     void this.load(false);
-  }
-
-  // ------------------------------------------------------------ uPlot
-
-  private makeChart(
-    holder: HTMLElement,
-    status: HTMLElement,
-    steps: number[],
-    lines: Line[],
-    range: [number, number] | null,
-    markers: Marker[],
-    which: "global" | "layers",
-    log = false,
-  ): uPlot {
-    const fg = cssVar("--nt-muted", "#6b6b6b");
-    const grid = cssVar("--nt-grid", "rgba(0,0,0,0.07)");
-    const colors = Array.from({ length: PALETTE }, (_, i) => cssVar(`--nt-c${i}`, "#1a73e8"));
-    const bad = cssVar("--nt-bad", "#c62828");
-    const warn = cssVar("--nt-accent", "#f57c00");
-    const n = steps.length;
-    const global = which === "global";
-    const lossLog = false;
-    const gnLog = this.state.log ?? true;
-    const data: uPlot.AlignedData = [
-      steps,
-      ...lines.map((l, i) => {
-        const isLog = global ? (i === 0 && l.metric === "loss" ? lossLog : gnLog) : log;
-        return chartValues(l.values.slice(0, n), isLog);
-      }),
-    ];
-    const scaleOf = (l: Line, i: number) => (global ? (l.metric === "loss" && i === 0 ? "loss" : "gn") : "y");
-    // Auto-ranging (first draw, double-click) widens to `range` (markers past
-    // the data); a zoom (a narrower min/max) passes through.
-    const d0 = steps[0] ?? 0;
-    const d1 = steps[n - 1] ?? 0;
-    const xr = (_u: uPlot, min: number, max: number): uPlot.Range.MinMax =>
-      range && min <= d0 && max >= d1 ? [Math.min(min, range[0]), Math.max(max, range[1])] : [min, max];
-    const scales: uPlot.Scales = { x: { time: false, range: xr } };
-    if (global) {
-      scales.loss = { distr: lossLog ? 3 : 1 };
-      scales.gn = { distr: gnLog ? 3 : 1 };
-    } else {
-      scales.y = { distr: log ? 3 : 1 };
-    }
-    const axisBase = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: "11px Roboto, system-ui, sans-serif" };
-    const axes: uPlot.Axis[] = [{ ...axisBase, values: (_u, ticks) => ticks.map(fmtStepTick) }];
-    const yAxis = (scale: string, isLog: boolean, extra: Partial<uPlot.Axis> = {}, showGrid = true): uPlot.Axis => {
-      // On a log scale, labels, ticks and grid lines at powers of ten only.
-      const filter = isLog ? { filter: (_u: uPlot, splits: number[]) => logTicks(splits) } : {};
-      return {
-        ...axisBase,
-        scale,
-        size: 56,
-        values: (_u, ticks) => ticks.map((t) => (t === null ? "" : fmtTick(t))),
-        ...filter,
-        grid: { ...axisBase.grid, show: showGrid, ...filter },
-        ticks: { ...axisBase.ticks, ...filter },
-        ...extra,
-      };
-    };
-    if (global) {
-      const hasLoss = lines.some((l) => l.metric === "loss");
-      if (hasLoss) axes.push(yAxis("loss", lossLog));
-      if (lines.some((l) => l.metric === "grad_norm")) axes.push(yAxis("gn", gnLog, { side: hasLoss ? 1 : 3 }, !hasLoss));
-    } else {
-      axes.push(yAxis("y", log));
-    }
-    const ranges = nonFiniteRanges(lines.map((l) => l.values), n);
-    const selKey = this.selected ? incidentKey(this.selected) : null;
-    let down: { x: number; y: number } | null = null;
-    let focused = -1;
-
-    const opts: uPlot.Options = {
-      width: this.chartWidth(),
-      height: CHART_H,
-      legend: { show: false },
-      scales,
-      axes,
-      series: [
-        { label: "step" },
-        ...lines.map((l, i) => ({
-          label: global ? metricLabel(l.metric) : showControls(l.layer),
-          scale: scaleOf(l, i),
-          stroke: colors[i % PALETTE]!,
-          width: 1.5,
-          spanGaps: false,
-          points: { show: n <= 64 },
-        })),
-      ],
-      focus: { alpha: 0.25 },
-      cursor: {
-        sync: { key: `nantrace-${this.run}` },
-        drag: { x: true, y: false, setScale: true },
-        focus: { prox: 24 },
-      },
-      hooks: {
-        draw: [
-          (u) => {
-            const ctx = u.ctx;
-            const { top, height } = u.bbox;
-            const dpr = uPlot.pxRatio;
-            ctx.save();
-            // Non-finite stretches: a band along the top.
-            ctx.fillStyle = bad;
-            for (const [a, b] of ranges) {
-              const x0 = u.valToPos(steps[a]!, "x", true);
-              const x1 = u.valToPos(steps[b]!, "x", true);
-              ctx.fillRect(Math.min(x0, x1) - 2 * dpr, top, Math.max(4 * dpr, Math.abs(x1 - x0) + 4 * dpr), 5 * dpr);
-            }
-            for (const m of markers) {
-              const x = u.valToPos(m.step, "x", true);
-              if (x < u.bbox.left - 1 || x > u.bbox.left + u.bbox.width + 1) continue;
-              const incident = m.kind === "incident";
-              const on = incident && incidentKey(m.incident!) === selKey;
-              ctx.strokeStyle = incident ? bad : warn;
-              ctx.fillStyle = incident ? bad : warn;
-              ctx.lineWidth = (on ? 2.5 : 1.2) * dpr;
-              ctx.setLineDash(incident ? [] : [4 * dpr, 3 * dpr]);
-              ctx.beginPath();
-              ctx.moveTo(x, top);
-              ctx.lineTo(x, top + height);
-              ctx.stroke();
-              ctx.setLineDash([]);
-              ctx.beginPath();
-              const s = (on ? 6 : 4.5) * dpr;
-              if (incident) {
-                ctx.arc(x, top + s + 6 * dpr, s, 0, Math.PI * 2);
-              } else {
-                ctx.moveTo(x, top + 6 * dpr);
-                ctx.lineTo(x - s, top + 6 * dpr + 1.6 * s);
-                ctx.lineTo(x + s, top + 6 * dpr + 1.6 * s);
-                ctx.closePath();
-              }
-              ctx.fill();
-            }
-            ctx.restore();
-          },
-        ],
-        setCursor: [(u) => this.hover(u, status, steps, lines, markers, global, focused)],
-        setSeries: [
-          (_u, idx, o) => {
-            const f = (o as { focus?: boolean } | undefined)?.focus;
-            if (f !== undefined) focused = f && idx !== null ? idx - 1 : -1;
-          },
-        ],
-        setScale: [
-          (u, key) => {
-            if (key !== "x" || this.syncing) return;
-            const { min, max } = u.scales.x ?? {};
-            if (min === undefined || max === undefined) return;
-            // Remember a zoom (kept across refreshes); the full range clears it.
-            this.zoom = range && min <= range[0] && max >= range[1] ? null : { min, max };
-            this.syncing = true;
-            try {
-              for (const c of this.charts) if (c !== u) c.setScale("x", { min, max });
-            } finally {
-              this.syncing = false;
-            }
-          },
-        ],
-        ready: [
-          (u) => {
-            u.over.addEventListener("mousedown", (ev) => (down = { x: ev.clientX, y: ev.clientY }));
-            u.over.addEventListener("click", (ev) => {
-              if (down && Math.hypot(ev.clientX - down.x, ev.clientY - down.y) > 3) return;
-              const r = u.over.getBoundingClientRect();
-              const hit = nearestMarker(markers.filter((m) => m.kind === "incident"), (m) => u.valToPos(m.step, "x"), ev.clientX - r.left, HIT_PX);
-              if (hit?.incident) this.onSelectIncident(hit.incident);
-            });
-          },
-        ],
-      },
-    };
-    return new uPlot(opts, data, holder);
-  }
-
-  private hover(u: uPlot, status: HTMLElement, steps: number[], lines: Line[], markers: Marker[], global: boolean, focused: number): void {
-    const idx = u.cursor.idx;
-    const left = u.cursor.left ?? -1;
-    if (idx === null || idx === undefined || left < 0) {
-      status.textContent = "\u00a0";
-      u.over.classList.remove("nt-over-marker");
-      return;
-    }
-    const hit = nearestMarker(markers, (m) => u.valToPos(m.step, "x"), left, HIT_PX);
-    u.over.classList.toggle("nt-over-marker", hit?.kind === "incident");
-    const parts: (string | HTMLElement)[] = [];
-    if (hit?.kind === "incident") {
-      const i = hit.incident!;
-      parts.push(
-        el("strong", "nt-bad-text", `Incident #${i.index}`),
-        ` at step ${fmtCount(i.step)}: ${kindLabel(i.kind)} in ${i.op?.type || "?"}${i.layer ? ` (layer ${showControls(i.layer)})` : ""}, ${phaseLabel(i.phase)}. Click to select.`,
-      );
-    } else if (hit?.kind === "warning") {
-      const w = hit.warning!;
-      parts.push(el("strong", "nt-warn-text", `▲ ${w.code}`), ` at step ${fmtCount(w.step)}: ${w.message}`);
-    } else {
-      const step = steps[idx];
-      parts.push(`step ${step !== undefined ? fmtCount(step) : "?"}: `);
-      if (global) {
-        parts.push(lines.map((l) => `${metricLabel(l.metric)} ${fmtV(l.values[idx])}`).join(" · "));
-      } else {
-        const top = argmaxAt(lines, idx);
-        const bad = nonFiniteAt(lines, idx);
-        if (focused >= 0) parts.push(`${showControls(lines[focused]!.layer)} ${fmtV(lines[focused]!.values[idx])}`);
-        else if (top >= 0) parts.push(`largest: ${showControls(lines[top]!.layer)} ${fmtV(lines[top]!.values[idx])}`);
-        if (bad.length > 0)
-          parts.push(" · ", el("span", "nt-bad-text", `non-finite in ${bad.slice(0, 4).map((k) => showControls(lines[k]!.layer)).join(", ")}${bad.length > 4 ? ` +${bad.length - 4}` : ""}`));
-      }
-    }
-    replaceChildren(status, parts);
   }
 }

@@ -4118,6 +4118,534 @@ var RunList = class {
   }
 };
 
+// src/heat.ts
+function metricKind(metric) {
+  switch (metric) {
+    case "act_zero_frac":
+    case "saturated":
+      return "fraction";
+    case "grad_nonfinite":
+      return "count";
+    default:
+      return "magnitude";
+  }
+}
+function decodeValues(values) {
+  if (!Array.isArray(values)) return [];
+  return values.map((v) => toNumber(v));
+}
+function isNonFinite(v) {
+  return v !== null && !Number.isFinite(v);
+}
+function buckets(count, maxColumns) {
+  if (count <= 0) return [];
+  const size = Math.max(1, Math.ceil(count / Math.max(1, Math.floor(maxColumns))));
+  const out = [];
+  for (let start = 0; start < count; start += size) out.push([start, Math.min(count, start + size)]);
+  return out;
+}
+function downsample(values, groups) {
+  return groups.map(([start, end]) => {
+    let best = null;
+    for (let i = start; i < end; i++) {
+      const v = values[i] ?? null;
+      if (v === null) continue;
+      if (!Number.isFinite(v)) return v;
+      if (best === null || Math.abs(v) > Math.abs(best)) best = v;
+    }
+    return best;
+  });
+}
+var CELL_NAN = -1;
+var CELL_POSINF = -2;
+var CELL_NEGINF = -3;
+var CELL_MISSING = -4;
+var MIN_LOG_SPAN = 1;
+var MIN_REL_SPAN = 0.25;
+function normaliseRow(values, log) {
+  const out = new Float32Array(values.length);
+  const t = (v) => {
+    if (!log) return v;
+    const a = Math.abs(v);
+    return a > 0 ? Math.log10(a) : null;
+  };
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v === null || !Number.isFinite(v)) continue;
+    const x = t(v);
+    if (x === null) continue;
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  const span = log ? Math.max(hi - lo, MIN_LOG_SPAN) : Math.max(hi - lo, MIN_REL_SPAN * Math.max(Math.abs(lo), Math.abs(hi)));
+  values.forEach((v, i) => {
+    if (v === null) out[i] = CELL_MISSING;
+    else if (Number.isNaN(v)) out[i] = CELL_NAN;
+    else if (v === Infinity) out[i] = CELL_POSINF;
+    else if (v === -Infinity) out[i] = CELL_NEGINF;
+    else {
+      const x = t(v);
+      out[i] = x === null || !(span > 0) ? 0 : Math.min(1, Math.max(0, (x - lo) / span));
+    }
+  });
+  return out;
+}
+var JUMP_FACTOR = 10;
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+function firstDegradation(values, kind, factor = JUMP_FACTOR) {
+  let found = null;
+  const consider = (index, reason) => {
+    if (found === null || index < found.index) found = { index, reason };
+  };
+  const nf = values.findIndex((v) => isNonFinite(v));
+  if (nf >= 0) consider(nf, "nonfinite");
+  if (kind === "count") {
+    const c = values.findIndex((v) => v !== null && Number.isFinite(v) && v > 0);
+    if (c >= 0) consider(c, "count");
+  } else if (kind === "magnitude") {
+    const head = Math.max(4, Math.floor(values.length / 4));
+    const base = [];
+    for (let i = 0; i < Math.min(head, values.length); i++) {
+      const v = values[i];
+      if (v !== null && v !== void 0 && Number.isFinite(v)) base.push(Math.abs(v));
+    }
+    if (base.length >= 4) {
+      const b = median(base);
+      if (b > 0) {
+        const j = values.findIndex((v) => v !== null && Number.isFinite(v) && Math.abs(v) >= factor * b);
+        if (j >= 0) consider(j, "jump");
+      }
+    }
+  }
+  return found;
+}
+function degradationOrder(rows, kind) {
+  const each = rows.map((r, row) => ({ row, degradation: firstDegradation(r.values, kind) }));
+  let best = Infinity;
+  for (const e of each) if (e.degradation && e.degradation.index < best) best = e.degradation.index;
+  const first = best === Infinity ? [] : each.filter((e) => e.degradation?.index === best).map((e) => e.row);
+  return { each, first };
+}
+function sortedByDegradation(each) {
+  return [...each].sort((a, b) => (a.degradation?.index ?? Infinity) - (b.degradation?.index ?? Infinity) || a.row - b.row).map((e) => e.row);
+}
+var VIRIDIS = [
+  [68, 1, 84],
+  [71, 44, 122],
+  [59, 81, 139],
+  [44, 113, 142],
+  [33, 144, 141],
+  [39, 173, 129],
+  [92, 200, 99],
+  [170, 220, 50],
+  [253, 231, 37]
+];
+function colormap(t) {
+  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
+  const f = x - i;
+  const a = VIRIDIS[i];
+  const b = VIRIDIS[i + 1];
+  return [
+    Math.round(a[0] + (b[0] - a[0]) * f),
+    Math.round(a[1] + (b[1] - a[1]) * f),
+    Math.round(a[2] + (b[2] - a[2]) * f)
+  ];
+}
+var NAN_RGB = [255, 23, 68];
+var INF_RGB = [255, 64, 255];
+
+// src/theme.ts
+var THEME_EVENT = "nantrace-theme";
+function parentBody() {
+  try {
+    if (window.parent === window) return null;
+    return window.parent.document.body ?? null;
+  } catch {
+    return null;
+  }
+}
+function isDark() {
+  const body = parentBody();
+  if (body) {
+    try {
+      return body.classList.contains("dark-mode");
+    } catch {
+    }
+  }
+  try {
+    return window.matchMedia("(prefers-color-scheme: dark)").matches;
+  } catch {
+    return false;
+  }
+}
+function apply() {
+  const dark = isDark();
+  const root = document.documentElement;
+  if (root.classList.contains("nt-dark") === dark && root.classList.contains("nt-light") === !dark) return;
+  root.classList.toggle("nt-dark", dark);
+  root.classList.toggle("nt-light", !dark);
+  window.dispatchEvent(new Event(THEME_EVENT));
+}
+function followTheme() {
+  apply();
+  const body = parentBody();
+  if (body) {
+    try {
+      new MutationObserver(() => apply()).observe(body, { attributes: true, attributeFilter: ["class"] });
+    } catch {
+    }
+  }
+  try {
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => apply());
+  } catch {
+  }
+}
+function cssVar(name, fallback) {
+  try {
+    const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return v || fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+// src/timeline_data.ts
+var LAYER_METRICS = [
+  "act_max_abs",
+  "grad_norm",
+  "weight_norm",
+  "update_ratio",
+  "act_zero_frac",
+  "saturated",
+  "grad_nonfinite"
+];
+var METRIC_LABEL = {
+  loss: "loss",
+  grad_norm: "gradient norm",
+  input_max_abs: "input max |x|",
+  input_scale_spread: "input scale spread",
+  act_max_abs: "activation max |x|",
+  act_zero_frac: "activation zero fraction",
+  saturated: "saturated fraction",
+  grad_nonfinite: "non-finite gradients",
+  weight_norm: "weight norm",
+  update_ratio: "update / weight ratio"
+};
+function metricLabel(metric) {
+  return METRIC_LABEL[metric] ?? metric;
+}
+function prefersLog(metric) {
+  return ["grad_norm", "act_max_abs", "weight_norm", "update_ratio", "input_max_abs", "input_scale_spread"].includes(metric);
+}
+function statFor(metric) {
+  return metric === "loss" ? "mean" : "max";
+}
+function pick(s, stat) {
+  const v = s[stat] ?? s.max ?? s.mean ?? s.last ?? s.min;
+  return Array.isArray(v) ? v : [];
+}
+function timelineLines(t) {
+  if (!t || !Array.isArray(t.series)) return [];
+  return t.series.filter((s) => s && typeof s.metric === "string").map((s) => ({ metric: s.metric, layer: s.layer ?? null, values: decodeValues(pick(s, statFor(s.metric))) }));
+}
+function windowLines(w) {
+  if (!w || !Array.isArray(w.series)) return [];
+  return w.series.filter((s) => s && typeof s.metric === "string").map((s) => ({ metric: s.metric, layer: s.layer ?? null, values: decodeValues(s.values) }));
+}
+function findLine(lines, metric, layer) {
+  return lines.find((l) => l.metric === metric && l.layer === layer) ?? null;
+}
+function layerLines(lines, metric) {
+  return lines.filter((l) => l.metric === metric && l.layer !== null);
+}
+function availableLayerMetrics(lines) {
+  const present = new Set(lines.filter((l) => l.layer !== null).map((l) => l.metric));
+  const known = LAYER_METRICS.filter((m) => present.has(m));
+  const other = [...present].filter((m) => !LAYER_METRICS.includes(m)).sort();
+  return [...known, ...other];
+}
+function chartValues(values, log) {
+  return values.map((v) => v === null || !Number.isFinite(v) || log && v <= 0 ? null : v);
+}
+function nonFiniteRanges(lines, length) {
+  const out = [];
+  let open = -1;
+  for (let i = 0; i < length; i++) {
+    const bad = lines.some((l) => {
+      const v = l[i];
+      return v !== null && v !== void 0 && !Number.isFinite(v);
+    });
+    if (bad && open < 0) open = i;
+    if (!bad && open >= 0) {
+      out.push([open, i - 1]);
+      open = -1;
+    }
+  }
+  if (open >= 0) out.push([open, length - 1]);
+  return out;
+}
+function nearestMarker(markers, pos, x, tolerance) {
+  let best = null;
+  let bestD = tolerance;
+  for (const m of markers) {
+    const d = Math.abs(pos(m) - x);
+    if (d <= bestD) {
+      best = m;
+      bestD = d;
+    }
+  }
+  return best;
+}
+function argmaxAt(lines, i) {
+  let best = -1;
+  let bestV = -Infinity;
+  lines.forEach((l, k) => {
+    const v = l.values[i];
+    if (v !== null && v !== void 0 && Number.isFinite(v) && v > bestV) {
+      bestV = v;
+      best = k;
+    }
+  });
+  return best;
+}
+function nonFiniteAt(lines, i) {
+  const out = [];
+  lines.forEach((l, k) => {
+    const v = l.values[i];
+    if (v !== null && v !== void 0 && !Number.isFinite(v)) out.push(k);
+  });
+  return out;
+}
+function xRange(steps, extra = []) {
+  const all = [...steps, ...extra].filter((s) => Number.isFinite(s));
+  if (all.length === 0) return null;
+  let lo = Math.min(...all);
+  let hi = Math.max(...all);
+  if (lo === hi) {
+    lo -= 1;
+    hi += 1;
+  }
+  return [lo, hi];
+}
+function fmtTick(v) {
+  if (!Number.isFinite(v)) return "";
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (a >= 1e5 || a < 1e-3) {
+    const [m, e] = v.toExponential(1).split("e");
+    return `${m.replace(/\.0$/, "")}e${e}`;
+  }
+  return parseFloat(v.toPrecision(3)).toLocaleString("en-US", { maximumFractionDigits: 3 });
+}
+function logTicks(splits, max2 = 6) {
+  const decades = splits.filter((v) => v > 0 && Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9);
+  const keep = decades.length > 0 ? decades : splits.slice(0, 1);
+  const every = Math.max(1, Math.ceil(keep.length / max2));
+  const shown = new Set(keep.filter((_2, i) => i % every === 0));
+  return splits.map((v) => shown.has(v) ? v : null);
+}
+
+// src/heatstrip.ts
+var LABEL_MAX_W = 170;
+var AXIS_H = 18;
+var MIN_CELL_W = 2;
+var HeatStrip = class {
+  constructor() {
+    this.input = null;
+    this.drawn = null;
+    this.observer = null;
+    this.lastWidth = 0;
+    this.canvas = el("canvas", "nt-heat-canvas");
+    this.status = el("div", "nt-chart-status nt-muted", "\xA0");
+    this.summary = el("p", "nt-heat-summary");
+    this.element = el(
+      "div",
+      "nt-heat",
+      this.summary,
+      el("div", "nt-heat-wrap", this.canvas),
+      el(
+        "div",
+        "nt-heat-legend nt-muted",
+        el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-ramp"), "low \u2192 high (per layer)"),
+        el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-nan"), "NaN"),
+        el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-inf"), "\xB1Inf"),
+        el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-missing"), "not recorded"),
+        el("span", "nt-legend-item", "\u25BC first degraded (non-finite, or \xD710 its early level)")
+      ),
+      this.status
+    );
+    this.canvas.addEventListener("mousemove", (ev) => this.onHover(ev));
+    this.canvas.addEventListener("mouseleave", () => this.status.textContent = "\xA0");
+    if (typeof ResizeObserver !== "undefined") {
+      this.observer = new ResizeObserver(() => {
+        const w = this.canvas.parentElement?.clientWidth ?? 0;
+        if (w > 0 && w !== this.lastWidth) this.draw();
+      });
+      this.observer.observe(this.element);
+    }
+  }
+  destroy() {
+    this.observer?.disconnect();
+  }
+  set(input) {
+    this.input = input;
+    this.draw();
+  }
+  draw() {
+    const input = this.input;
+    const ctx = this.canvas.getContext("2d");
+    if (!input || !ctx) return;
+    const { rows, steps } = input;
+    const { each, first } = degradationOrder(rows, input.kind);
+    this.renderSummary(input, each, first);
+    const width = Math.max(320, this.canvas.parentElement?.clientWidth || 800);
+    this.lastWidth = this.canvas.parentElement?.clientWidth ?? 0;
+    const dpr = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
+    const rowH = rows.length > 40 ? 8 : rows.length > 20 ? 12 : 16;
+    const height = rows.length * rowH + AXIS_H + 4;
+    this.canvas.width = Math.round(width * dpr);
+    this.canvas.height = Math.round(height * dpr);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    const fg = cssVar("--nt-fg", "#212121");
+    const muted = cssVar("--nt-muted", "#6b6b6b");
+    const missing = cssVar("--nt-missing", "#d0d0d0");
+    ctx.font = `${rowH >= 12 ? 11 : 9}px Roboto, system-ui, sans-serif`;
+    ctx.textBaseline = "middle";
+    const order = input.sort ? sortedByDegradation(each) : rows.map((_2, i) => i);
+    let labelW = 0;
+    ctx.font = `bold ${rowH >= 12 ? 11 : 9}px Roboto, system-ui, sans-serif`;
+    for (const r of rows) labelW = Math.max(labelW, ctx.measureText(showControls(r.layer)).width);
+    labelW = Math.min(LABEL_MAX_W, Math.ceil(labelW)) + 22;
+    const x0 = labelW;
+    const avail = width - x0 - 8;
+    const cols = buckets(steps.length, Math.max(1, Math.floor(avail / MIN_CELL_W)));
+    const cellW = cols.length > 0 ? avail / cols.length : avail;
+    const cells = [];
+    const raw = [];
+    for (const r of rows) {
+      const d = downsample(r.values, cols);
+      raw.push(d);
+      cells.push(normaliseRow(d, input.log && input.kind === "magnitude"));
+    }
+    const firstSet = new Set(first);
+    order.forEach((ri, y) => {
+      const top = y * rowH;
+      const row = rows[ri];
+      ctx.fillStyle = firstSet.has(ri) ? cssVar("--nt-bad", "#c62828") : fg;
+      ctx.font = `${firstSet.has(ri) ? "bold " : ""}${rowH >= 12 ? 11 : 9}px Roboto, system-ui, sans-serif`;
+      ctx.fillText(fitText(ctx, showControls(row.layer), labelW - 22), 2, top + rowH / 2);
+      if (firstSet.has(ri)) ctx.fillText("\u25C0", labelW - 16, top + rowH / 2);
+      const c = cells[ri];
+      for (let i = 0; i < c.length; i++) {
+        const v = c[i];
+        let rgb;
+        if (v === CELL_NAN) rgb = NAN_RGB;
+        else if (v === CELL_POSINF || v === CELL_NEGINF) rgb = INF_RGB;
+        else if (v === CELL_MISSING) rgb = null;
+        else rgb = colormap(v);
+        ctx.fillStyle = rgb ? `rgb(${rgb[0]},${rgb[1]},${rgb[2]})` : missing;
+        ctx.fillRect(x0 + i * cellW, top, cellW + 0.5, rowH - (rowH > 8 ? 1 : 0));
+      }
+      const deg = each[ri]?.degradation;
+      if (deg) {
+        const col = cols.findIndex(([s, e]) => deg.index >= s && deg.index < e);
+        if (col >= 0) {
+          const cx = x0 + (col + 0.5) * cellW;
+          ctx.fillStyle = fg;
+          ctx.beginPath();
+          ctx.moveTo(cx - 4, top);
+          ctx.lineTo(cx + 4, top);
+          ctx.lineTo(cx, top + Math.min(6, rowH - 2));
+          ctx.closePath();
+          ctx.fill();
+        }
+      }
+    });
+    const axisY = rows.length * rowH + 4 + AXIS_H / 2;
+    ctx.fillStyle = muted;
+    ctx.font = "10px Roboto, system-ui, sans-serif";
+    const label = (col, align) => {
+      const b = cols[col];
+      if (!b) return;
+      const s = steps[b[0]];
+      if (s === void 0) return;
+      ctx.textAlign = align;
+      const x = align === "left" ? x0 : align === "right" ? x0 + avail : x0 + (col + 0.5) * cellW;
+      ctx.fillText(`step ${fmtCount(s)}`, x, axisY);
+    };
+    if (cols.length > 0) {
+      label(0, "left");
+      if (cols.length > 4) label(Math.floor(cols.length / 2), "center");
+      label(cols.length - 1, "right");
+    }
+    ctx.textAlign = "left";
+    this.drawn = { order, cols, cells, raw, x0, cellW, rowH, width };
+  }
+  renderSummary(input, each, first) {
+    const s = this.summary;
+    while (s.firstChild) s.removeChild(s.firstChild);
+    const m = metricLabel(input.metric);
+    if (input.rows.length === 0) {
+      s.append(el("span", "nt-muted", `No per-layer ${m} was recorded in this range.`));
+      return;
+    }
+    if (first.length === 0) {
+      s.append(el("span", "nt-muted", `No layer's ${m} degraded in this range.`));
+      return;
+    }
+    const d = each[first[0]].degradation;
+    const step = input.steps[d.index];
+    const why = d.reason === "nonfinite" ? "became non-finite" : d.reason === "count" ? "had non-finite values" : "jumped \xD710 over its early level";
+    s.append(
+      "First to degrade (",
+      m,
+      "): layer ",
+      el("code", "nt-bad-text", showControls(input.rows[first[0]].layer)),
+      first.length > 1 ? ` (with ${fmtCount(first.length - 1)} other${first.length > 2 ? "s" : ""})` : "",
+      `, which ${why} at step ${step !== void 0 ? fmtCount(step) : "?"}.`
+    );
+  }
+  onHover(ev) {
+    const d = this.drawn;
+    const input = this.input;
+    if (!d || !input) return;
+    const r = this.canvas.getBoundingClientRect();
+    const x = (ev.clientX - r.left) / (r.width || 1) * d.width;
+    const y = (ev.clientY - r.top) / (r.height || 1) * (this.canvas.height / (this.canvas.width / d.width));
+    const rowPos = Math.floor(y / d.rowH);
+    const col = Math.floor((x - d.x0) / d.cellW);
+    const ri = d.order[rowPos];
+    const b = d.cols[col];
+    if (ri === void 0 || !b || x < d.x0) {
+      this.status.textContent = "\xA0";
+      return;
+    }
+    const s0 = input.steps[b[0]];
+    const s1 = input.steps[b[1] - 1];
+    const v = d.raw[ri]?.[col] ?? null;
+    const steps = s0 === s1 || s1 === void 0 ? `step ${fmtCount(s0 ?? 0)}` : `steps ${fmtCount(s0 ?? 0)}\u2013${fmtCount(s1)}`;
+    this.status.textContent = `${showControls(input.rows[ri].layer)} \xB7 ${steps} \xB7 ${metricLabel(input.metric)} ${fmtNumber(v === null ? null : Number.isNaN(v) ? "NaN" : v === Infinity ? "Infinity" : v === -Infinity ? "-Infinity" : v)}`;
+  }
+};
+function fitText(ctx, s, max2) {
+  if (ctx.measureText(s).width <= max2) return s;
+  let lo = 0;
+  let hi = s.length;
+  while (lo < hi) {
+    const mid = lo + hi + 1 >> 1;
+    if (ctx.measureText(s.slice(0, mid) + "\u2026").width <= max2) lo = mid;
+    else hi = mid - 1;
+  }
+  return s.slice(0, lo) + "\u2026";
+}
+
 // node_modules/uplot/dist/uPlot.esm.js
 var FEAT_TIME = true;
 var pre = "u-";
@@ -8423,546 +8951,204 @@ uPlot.sync = _sync;
   paths.spline = monotoneCubic;
 }
 
-// src/heat.ts
-function metricKind(metric) {
-  switch (metric) {
-    case "act_zero_frac":
-    case "saturated":
-      return "fraction";
-    case "grad_nonfinite":
-      return "count";
-    default:
-      return "magnitude";
-  }
-}
-function decodeValues(values) {
-  if (!Array.isArray(values)) return [];
-  return values.map((v) => toNumber(v));
-}
-function isNonFinite(v) {
-  return v !== null && !Number.isFinite(v);
-}
-function buckets(count, maxColumns) {
-  if (count <= 0) return [];
-  const size = Math.max(1, Math.ceil(count / Math.max(1, Math.floor(maxColumns))));
-  const out = [];
-  for (let start = 0; start < count; start += size) out.push([start, Math.min(count, start + size)]);
-  return out;
-}
-function downsample(values, groups) {
-  return groups.map(([start, end]) => {
-    let best = null;
-    for (let i = start; i < end; i++) {
-      const v = values[i] ?? null;
-      if (v === null) continue;
-      if (!Number.isFinite(v)) return v;
-      if (best === null || Math.abs(v) > Math.abs(best)) best = v;
-    }
-    return best;
-  });
-}
-var CELL_NAN = -1;
-var CELL_POSINF = -2;
-var CELL_NEGINF = -3;
-var CELL_MISSING = -4;
-var MIN_LOG_SPAN = 1;
-var MIN_REL_SPAN = 0.25;
-function normaliseRow(values, log) {
-  const out = new Float32Array(values.length);
-  const t = (v) => {
-    if (!log) return v;
-    const a = Math.abs(v);
-    return a > 0 ? Math.log10(a) : null;
-  };
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of values) {
-    if (v === null || !Number.isFinite(v)) continue;
-    const x = t(v);
-    if (x === null) continue;
-    if (x < lo) lo = x;
-    if (x > hi) hi = x;
-  }
-  const span = log ? Math.max(hi - lo, MIN_LOG_SPAN) : Math.max(hi - lo, MIN_REL_SPAN * Math.max(Math.abs(lo), Math.abs(hi)));
-  values.forEach((v, i) => {
-    if (v === null) out[i] = CELL_MISSING;
-    else if (Number.isNaN(v)) out[i] = CELL_NAN;
-    else if (v === Infinity) out[i] = CELL_POSINF;
-    else if (v === -Infinity) out[i] = CELL_NEGINF;
-    else {
-      const x = t(v);
-      out[i] = x === null || !(span > 0) ? 0 : Math.min(1, Math.max(0, (x - lo) / span));
-    }
-  });
-  return out;
-}
-var JUMP_FACTOR = 10;
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-function firstDegradation(values, kind, factor = JUMP_FACTOR) {
-  let found = null;
-  const consider = (index, reason) => {
-    if (found === null || index < found.index) found = { index, reason };
-  };
-  const nf = values.findIndex((v) => isNonFinite(v));
-  if (nf >= 0) consider(nf, "nonfinite");
-  if (kind === "count") {
-    const c = values.findIndex((v) => v !== null && Number.isFinite(v) && v > 0);
-    if (c >= 0) consider(c, "count");
-  } else if (kind === "magnitude") {
-    const head = Math.max(4, Math.floor(values.length / 4));
-    const base = [];
-    for (let i = 0; i < Math.min(head, values.length); i++) {
-      const v = values[i];
-      if (v !== null && v !== void 0 && Number.isFinite(v)) base.push(Math.abs(v));
-    }
-    if (base.length >= 4) {
-      const b = median(base);
-      if (b > 0) {
-        const j = values.findIndex((v) => v !== null && Number.isFinite(v) && Math.abs(v) >= factor * b);
-        if (j >= 0) consider(j, "jump");
-      }
-    }
-  }
-  return found;
-}
-function degradationOrder(rows, kind) {
-  const each = rows.map((r, row) => ({ row, degradation: firstDegradation(r.values, kind) }));
-  let best = Infinity;
-  for (const e of each) if (e.degradation && e.degradation.index < best) best = e.degradation.index;
-  const first = best === Infinity ? [] : each.filter((e) => e.degradation?.index === best).map((e) => e.row);
-  return { each, first };
-}
-function sortedByDegradation(each) {
-  return [...each].sort((a, b) => (a.degradation?.index ?? Infinity) - (b.degradation?.index ?? Infinity) || a.row - b.row).map((e) => e.row);
-}
-var VIRIDIS = [
-  [68, 1, 84],
-  [71, 44, 122],
-  [59, 81, 139],
-  [44, 113, 142],
-  [33, 144, 141],
-  [39, 173, 129],
-  [92, 200, 99],
-  [170, 220, 50],
-  [253, 231, 37]
-];
-function colormap(t) {
-  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (VIRIDIS.length - 1);
-  const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
-  const f = x - i;
-  const a = VIRIDIS[i];
-  const b = VIRIDIS[i + 1];
-  return [
-    Math.round(a[0] + (b[0] - a[0]) * f),
-    Math.round(a[1] + (b[1] - a[1]) * f),
-    Math.round(a[2] + (b[2] - a[2]) * f)
-  ];
-}
-var NAN_RGB = [255, 23, 68];
-var INF_RGB = [255, 64, 255];
-
-// src/theme.ts
-var THEME_EVENT = "nantrace-theme";
-function parentBody() {
-  try {
-    if (window.parent === window) return null;
-    return window.parent.document.body ?? null;
-  } catch {
-    return null;
-  }
-}
-function isDark() {
-  const body = parentBody();
-  if (body) {
-    try {
-      return body.classList.contains("dark-mode");
-    } catch {
-    }
-  }
-  try {
-    return window.matchMedia("(prefers-color-scheme: dark)").matches;
-  } catch {
-    return false;
-  }
-}
-function apply() {
-  const dark = isDark();
-  const root = document.documentElement;
-  if (root.classList.contains("nt-dark") === dark && root.classList.contains("nt-light") === !dark) return;
-  root.classList.toggle("nt-dark", dark);
-  root.classList.toggle("nt-light", !dark);
-  window.dispatchEvent(new Event(THEME_EVENT));
-}
-function followTheme() {
-  apply();
-  const body = parentBody();
-  if (body) {
-    try {
-      new MutationObserver(() => apply()).observe(body, { attributes: true, attributeFilter: ["class"] });
-    } catch {
-    }
-  }
-  try {
-    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => apply());
-  } catch {
-  }
-}
-function cssVar(name, fallback) {
-  try {
-    const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-    return v || fallback;
-  } catch {
-    return fallback;
-  }
-}
-
-// src/timeline_data.ts
-var LAYER_METRICS = [
-  "act_max_abs",
-  "grad_norm",
-  "weight_norm",
-  "update_ratio",
-  "act_zero_frac",
-  "saturated",
-  "grad_nonfinite"
-];
-var METRIC_LABEL = {
-  loss: "loss",
-  grad_norm: "gradient norm",
-  input_max_abs: "input max |x|",
-  input_scale_spread: "input scale spread",
-  act_max_abs: "activation max |x|",
-  act_zero_frac: "activation zero fraction",
-  saturated: "saturated fraction",
-  grad_nonfinite: "non-finite gradients",
-  weight_norm: "weight norm",
-  update_ratio: "update / weight ratio"
-};
-function metricLabel(metric) {
-  return METRIC_LABEL[metric] ?? metric;
-}
-function prefersLog(metric) {
-  return ["grad_norm", "act_max_abs", "weight_norm", "update_ratio", "input_max_abs", "input_scale_spread"].includes(metric);
-}
-function statFor(metric) {
-  return metric === "loss" ? "mean" : "max";
-}
-function pick(s, stat) {
-  const v = s[stat] ?? s.max ?? s.mean ?? s.last ?? s.min;
-  return Array.isArray(v) ? v : [];
-}
-function timelineLines(t) {
-  if (!t || !Array.isArray(t.series)) return [];
-  return t.series.filter((s) => s && typeof s.metric === "string").map((s) => ({ metric: s.metric, layer: s.layer ?? null, values: decodeValues(pick(s, statFor(s.metric))) }));
-}
-function windowLines(w) {
-  if (!w || !Array.isArray(w.series)) return [];
-  return w.series.filter((s) => s && typeof s.metric === "string").map((s) => ({ metric: s.metric, layer: s.layer ?? null, values: decodeValues(s.values) }));
-}
-function findLine(lines, metric, layer) {
-  return lines.find((l) => l.metric === metric && l.layer === layer) ?? null;
-}
-function layerLines(lines, metric) {
-  return lines.filter((l) => l.metric === metric && l.layer !== null);
-}
-function availableLayerMetrics(lines) {
-  const present = new Set(lines.filter((l) => l.layer !== null).map((l) => l.metric));
-  const known = LAYER_METRICS.filter((m) => present.has(m));
-  const other = [...present].filter((m) => !LAYER_METRICS.includes(m)).sort();
-  return [...known, ...other];
-}
-function chartValues(values, log) {
-  return values.map((v) => v === null || !Number.isFinite(v) || log && v <= 0 ? null : v);
-}
-function nonFiniteRanges(lines, length) {
-  const out = [];
-  let open = -1;
-  for (let i = 0; i < length; i++) {
-    const bad = lines.some((l) => {
-      const v = l[i];
-      return v !== null && v !== void 0 && !Number.isFinite(v);
-    });
-    if (bad && open < 0) open = i;
-    if (!bad && open >= 0) {
-      out.push([open, i - 1]);
-      open = -1;
-    }
-  }
-  if (open >= 0) out.push([open, length - 1]);
-  return out;
-}
-function nearestMarker(markers, pos, x, tolerance) {
-  let best = null;
-  let bestD = tolerance;
-  for (const m of markers) {
-    const d = Math.abs(pos(m) - x);
-    if (d <= bestD) {
-      best = m;
-      bestD = d;
-    }
-  }
-  return best;
-}
-function argmaxAt(lines, i) {
-  let best = -1;
-  let bestV = -Infinity;
-  lines.forEach((l, k) => {
-    const v = l.values[i];
-    if (v !== null && v !== void 0 && Number.isFinite(v) && v > bestV) {
-      bestV = v;
-      best = k;
-    }
-  });
-  return best;
-}
-function nonFiniteAt(lines, i) {
-  const out = [];
-  lines.forEach((l, k) => {
-    const v = l.values[i];
-    if (v !== null && v !== void 0 && !Number.isFinite(v)) out.push(k);
-  });
-  return out;
-}
-function xRange(steps, extra = []) {
-  const all = [...steps, ...extra].filter((s) => Number.isFinite(s));
-  if (all.length === 0) return null;
-  let lo = Math.min(...all);
-  let hi = Math.max(...all);
-  if (lo === hi) {
-    lo -= 1;
-    hi += 1;
-  }
-  return [lo, hi];
-}
-function fmtTick(v) {
-  if (!Number.isFinite(v)) return "";
-  if (v === 0) return "0";
-  const a = Math.abs(v);
-  if (a >= 1e5 || a < 1e-3) {
-    const [m, e] = v.toExponential(1).split("e");
-    return `${m.replace(/\.0$/, "")}e${e}`;
-  }
-  return parseFloat(v.toPrecision(3)).toLocaleString("en-US", { maximumFractionDigits: 3 });
-}
-function logTicks(splits, max2 = 6) {
-  const decades = splits.filter((v) => v > 0 && Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9);
-  const keep = decades.length > 0 ? decades : splits.slice(0, 1);
-  const every = Math.max(1, Math.ceil(keep.length / max2));
-  const shown = new Set(keep.filter((_2, i) => i % every === 0));
-  return splits.map((v) => shown.has(v) ? v : null);
-}
-
-// src/heatstrip.ts
-var LABEL_MAX_W = 170;
-var AXIS_H = 18;
-var MIN_CELL_W = 2;
-var HeatStrip = class {
-  constructor() {
-    this.input = null;
-    this.drawn = null;
-    this.observer = null;
-    this.lastWidth = 0;
-    this.canvas = el("canvas", "nt-heat-canvas");
-    this.status = el("div", "nt-chart-status nt-muted", "\xA0");
-    this.summary = el("p", "nt-heat-summary");
-    this.element = el(
-      "div",
-      "nt-heat",
-      this.summary,
-      el("div", "nt-heat-wrap", this.canvas),
-      el(
-        "div",
-        "nt-heat-legend nt-muted",
-        el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-ramp"), "low \u2192 high (per layer)"),
-        el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-nan"), "NaN"),
-        el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-inf"), "\xB1Inf"),
-        el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-missing"), "not recorded"),
-        el("span", "nt-legend-item", "\u25BC first degraded (non-finite, or \xD710 its early level)")
-      ),
-      this.status
-    );
-    this.canvas.addEventListener("mousemove", (ev) => this.onHover(ev));
-    this.canvas.addEventListener("mouseleave", () => this.status.textContent = "\xA0");
-    if (typeof ResizeObserver !== "undefined") {
-      this.observer = new ResizeObserver(() => {
-        const w = this.canvas.parentElement?.clientWidth ?? 0;
-        if (w > 0 && w !== this.lastWidth) this.draw();
-      });
-      this.observer.observe(this.element);
-    }
-  }
-  destroy() {
-    this.observer?.disconnect();
-  }
-  set(input) {
-    this.input = input;
-    this.draw();
-  }
-  draw() {
-    const input = this.input;
-    const ctx = this.canvas.getContext("2d");
-    if (!input || !ctx) return;
-    const { rows, steps } = input;
-    const { each, first } = degradationOrder(rows, input.kind);
-    this.renderSummary(input, each, first);
-    const width = Math.max(320, this.canvas.parentElement?.clientWidth || 800);
-    this.lastWidth = this.canvas.parentElement?.clientWidth ?? 0;
-    const dpr = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
-    const rowH = rows.length > 40 ? 8 : rows.length > 20 ? 12 : 16;
-    const height = rows.length * rowH + AXIS_H + 4;
-    this.canvas.width = Math.round(width * dpr);
-    this.canvas.height = Math.round(height * dpr);
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, width, height);
-    const fg = cssVar("--nt-fg", "#212121");
-    const muted = cssVar("--nt-muted", "#6b6b6b");
-    const missing = cssVar("--nt-missing", "#d0d0d0");
-    ctx.font = `${rowH >= 12 ? 11 : 9}px Roboto, system-ui, sans-serif`;
-    ctx.textBaseline = "middle";
-    const order = input.sort ? sortedByDegradation(each) : rows.map((_2, i) => i);
-    let labelW = 0;
-    ctx.font = `bold ${rowH >= 12 ? 11 : 9}px Roboto, system-ui, sans-serif`;
-    for (const r of rows) labelW = Math.max(labelW, ctx.measureText(showControls(r.layer)).width);
-    labelW = Math.min(LABEL_MAX_W, Math.ceil(labelW)) + 22;
-    const x0 = labelW;
-    const avail = width - x0 - 8;
-    const cols = buckets(steps.length, Math.max(1, Math.floor(avail / MIN_CELL_W)));
-    const cellW = cols.length > 0 ? avail / cols.length : avail;
-    const cells = [];
-    const raw = [];
-    for (const r of rows) {
-      const d = downsample(r.values, cols);
-      raw.push(d);
-      cells.push(normaliseRow(d, input.log && input.kind === "magnitude"));
-    }
-    const firstSet = new Set(first);
-    order.forEach((ri, y) => {
-      const top = y * rowH;
-      const row = rows[ri];
-      ctx.fillStyle = firstSet.has(ri) ? cssVar("--nt-bad", "#c62828") : fg;
-      ctx.font = `${firstSet.has(ri) ? "bold " : ""}${rowH >= 12 ? 11 : 9}px Roboto, system-ui, sans-serif`;
-      ctx.fillText(fitText(ctx, showControls(row.layer), labelW - 22), 2, top + rowH / 2);
-      if (firstSet.has(ri)) ctx.fillText("\u25C0", labelW - 16, top + rowH / 2);
-      const c = cells[ri];
-      for (let i = 0; i < c.length; i++) {
-        const v = c[i];
-        let rgb;
-        if (v === CELL_NAN) rgb = NAN_RGB;
-        else if (v === CELL_POSINF || v === CELL_NEGINF) rgb = INF_RGB;
-        else if (v === CELL_MISSING) rgb = null;
-        else rgb = colormap(v);
-        ctx.fillStyle = rgb ? `rgb(${rgb[0]},${rgb[1]},${rgb[2]})` : missing;
-        ctx.fillRect(x0 + i * cellW, top, cellW + 0.5, rowH - (rowH > 8 ? 1 : 0));
-      }
-      const deg = each[ri]?.degradation;
-      if (deg) {
-        const col = cols.findIndex(([s, e]) => deg.index >= s && deg.index < e);
-        if (col >= 0) {
-          const cx = x0 + (col + 0.5) * cellW;
-          ctx.fillStyle = fg;
-          ctx.beginPath();
-          ctx.moveTo(cx - 4, top);
-          ctx.lineTo(cx + 4, top);
-          ctx.lineTo(cx, top + Math.min(6, rowH - 2));
-          ctx.closePath();
-          ctx.fill();
-        }
-      }
-    });
-    const axisY = rows.length * rowH + 4 + AXIS_H / 2;
-    ctx.fillStyle = muted;
-    ctx.font = "10px Roboto, system-ui, sans-serif";
-    const label = (col, align) => {
-      const b = cols[col];
-      if (!b) return;
-      const s = steps[b[0]];
-      if (s === void 0) return;
-      ctx.textAlign = align;
-      const x = align === "left" ? x0 : align === "right" ? x0 + avail : x0 + (col + 0.5) * cellW;
-      ctx.fillText(`step ${fmtCount(s)}`, x, axisY);
-    };
-    if (cols.length > 0) {
-      label(0, "left");
-      if (cols.length > 4) label(Math.floor(cols.length / 2), "center");
-      label(cols.length - 1, "right");
-    }
-    ctx.textAlign = "left";
-    this.drawn = { order, cols, cells, raw, x0, cellW, rowH, width };
-  }
-  renderSummary(input, each, first) {
-    const s = this.summary;
-    while (s.firstChild) s.removeChild(s.firstChild);
-    const m = metricLabel(input.metric);
-    if (input.rows.length === 0) {
-      s.append(el("span", "nt-muted", `No per-layer ${m} was recorded in this range.`));
-      return;
-    }
-    if (first.length === 0) {
-      s.append(el("span", "nt-muted", `No layer's ${m} degraded in this range.`));
-      return;
-    }
-    const d = each[first[0]].degradation;
-    const step = input.steps[d.index];
-    const why = d.reason === "nonfinite" ? "became non-finite" : d.reason === "count" ? "had non-finite values" : "jumped \xD710 over its early level";
-    s.append(
-      "First to degrade (",
-      m,
-      "): layer ",
-      el("code", "nt-bad-text", showControls(input.rows[first[0]].layer)),
-      first.length > 1 ? ` (with ${fmtCount(first.length - 1)} other${first.length > 2 ? "s" : ""})` : "",
-      `, which ${why} at step ${step !== void 0 ? fmtCount(step) : "?"}.`
-    );
-  }
-  onHover(ev) {
-    const d = this.drawn;
-    const input = this.input;
-    if (!d || !input) return;
-    const r = this.canvas.getBoundingClientRect();
-    const x = (ev.clientX - r.left) / (r.width || 1) * d.width;
-    const y = (ev.clientY - r.top) / (r.height || 1) * (this.canvas.height / (this.canvas.width / d.width));
-    const rowPos = Math.floor(y / d.rowH);
-    const col = Math.floor((x - d.x0) / d.cellW);
-    const ri = d.order[rowPos];
-    const b = d.cols[col];
-    if (ri === void 0 || !b || x < d.x0) {
-      this.status.textContent = "\xA0";
-      return;
-    }
-    const s0 = input.steps[b[0]];
-    const s1 = input.steps[b[1] - 1];
-    const v = d.raw[ri]?.[col] ?? null;
-    const steps = s0 === s1 || s1 === void 0 ? `step ${fmtCount(s0 ?? 0)}` : `steps ${fmtCount(s0 ?? 0)}\u2013${fmtCount(s1)}`;
-    this.status.textContent = `${showControls(input.rows[ri].layer)} \xB7 ${steps} \xB7 ${metricLabel(input.metric)} ${fmtNumber(v === null ? null : Number.isNaN(v) ? "NaN" : v === Infinity ? "Infinity" : v === -Infinity ? "-Infinity" : v)}`;
-  }
-};
-function fitText(ctx, s, max2) {
-  if (ctx.measureText(s).width <= max2) return s;
-  let lo = 0;
-  let hi = s.length;
-  while (lo < hi) {
-    const mid = lo + hi + 1 >> 1;
-    if (ctx.measureText(s.slice(0, mid) + "\u2026").width <= max2) lo = mid;
-    else hi = mid - 1;
-  }
-  return s.slice(0, lo) + "\u2026";
-}
-
-// src/timeline.ts
-function newTimelineState() {
-  return { mode: null, metric: "act_max_abs", log: null, sortHeat: false };
-}
-function incidentKey(inc) {
-  return `${inc.session ?? ""}:${inc.index}`;
-}
-var MAX_POINTS = 500;
+// src/timeline_chart.ts
 var CHART_H = 190;
 var PALETTE = 10;
 var HIT_PX = 6;
-var LEGEND_FOLD = 24;
+var LOSS_LOG = false;
+function makeChart(holder, spec) {
+  const colors = {
+    fg: cssVar("--nt-muted", "#6b6b6b"),
+    grid: cssVar("--nt-grid", "rgba(0,0,0,0.07)"),
+    series: Array.from({ length: PALETTE }, (_2, i) => cssVar(`--nt-c${i}`, "#1a73e8")),
+    bad: cssVar("--nt-bad", "#c62828"),
+    warn: cssVar("--nt-accent", "#f57c00")
+  };
+  const { steps, lines } = spec;
+  const n = steps.length;
+  const global = spec.which === "global";
+  const ranges = nonFiniteRanges(lines.map((l) => l.values), n);
+  let down = null;
+  let focused = -1;
+  const opts = {
+    width: spec.width,
+    height: CHART_H,
+    legend: { show: false },
+    scales: chartScales(spec),
+    axes: chartAxes(spec, colors),
+    series: [
+      { label: "step" },
+      ...lines.map((l, i) => ({
+        label: global ? metricLabel(l.metric) : showControls(l.layer),
+        scale: global ? l.metric === "loss" && i === 0 ? "loss" : "gn" : "y",
+        stroke: colors.series[i % PALETTE],
+        width: 1.5,
+        spanGaps: false,
+        points: { show: n <= 64 }
+      }))
+    ],
+    focus: { alpha: 0.25 },
+    cursor: {
+      sync: { key: spec.syncKey },
+      drag: { x: true, y: false, setScale: true },
+      focus: { prox: 24 }
+    },
+    hooks: {
+      draw: [(u) => drawMarks(u, spec, ranges, colors)],
+      setCursor: [(u) => showHover(u, spec, focused)],
+      setSeries: [
+        (_u, idx, o) => {
+          const f = o?.focus;
+          if (f !== void 0) focused = f && idx !== null ? idx - 1 : -1;
+        }
+      ],
+      setScale: [
+        (u, key) => {
+          if (key !== "x") return;
+          const { min: min2, max: max2 } = u.scales.x ?? {};
+          if (min2 === void 0 || max2 === void 0) return;
+          spec.onZoom(u, min2, max2);
+        }
+      ],
+      ready: [
+        (u) => {
+          u.over.addEventListener("mousedown", (ev) => down = { x: ev.clientX, y: ev.clientY });
+          u.over.addEventListener("click", (ev) => {
+            if (down && Math.hypot(ev.clientX - down.x, ev.clientY - down.y) > 3) return;
+            const r = u.over.getBoundingClientRect();
+            const hit = nearestMarker(spec.markers.filter((m) => m.kind === "incident"), (m) => u.valToPos(m.step, "x"), ev.clientX - r.left, HIT_PX);
+            if (hit?.incident) spec.onSelectIncident(hit.incident);
+          });
+        }
+      ]
+    }
+  };
+  return new uPlot(opts, chartData(spec), holder);
+}
+function chartData({ steps, lines, which, log }) {
+  const n = steps.length;
+  return [
+    steps,
+    ...lines.map((l, i) => {
+      const isLog = which === "global" ? i === 0 && l.metric === "loss" ? LOSS_LOG : log : log;
+      return chartValues(l.values.slice(0, n), isLog);
+    })
+  ];
+}
+function chartScales({ steps, range, which, log }) {
+  const d0 = steps[0] ?? 0;
+  const d1 = steps[steps.length - 1] ?? 0;
+  const xr = (_u, min2, max2) => range && min2 <= d0 && max2 >= d1 ? [Math.min(min2, range[0]), Math.max(max2, range[1])] : [min2, max2];
+  const scales = { x: { time: false, range: xr } };
+  if (which === "global") {
+    scales.loss = { distr: LOSS_LOG ? 3 : 1 };
+    scales.gn = { distr: log ? 3 : 1 };
+  } else {
+    scales.y = { distr: log ? 3 : 1 };
+  }
+  return scales;
+}
+function chartAxes({ lines, which, log }, colors) {
+  const axisBase = { stroke: colors.fg, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid, width: 1 }, font: "11px Roboto, system-ui, sans-serif" };
+  const axes = [{ ...axisBase, values: (_u, ticks2) => ticks2.map(fmtStepTick) }];
+  const yAxis = (scale, isLog, extra = {}, showGrid = true) => {
+    const filter = isLog ? { filter: (_u, splits) => logTicks(splits) } : {};
+    return {
+      ...axisBase,
+      scale,
+      size: 56,
+      values: (_u, ticks2) => ticks2.map((t) => t === null ? "" : fmtTick(t)),
+      ...filter,
+      grid: { ...axisBase.grid, show: showGrid, ...filter },
+      ticks: { ...axisBase.ticks, ...filter },
+      ...extra
+    };
+  };
+  if (which === "global") {
+    const hasLoss = lines.some((l) => l.metric === "loss");
+    if (hasLoss) axes.push(yAxis("loss", LOSS_LOG));
+    if (lines.some((l) => l.metric === "grad_norm")) axes.push(yAxis("gn", log, { side: hasLoss ? 1 : 3 }, !hasLoss));
+  } else {
+    axes.push(yAxis("y", log));
+  }
+  return axes;
+}
+function drawMarks(u, spec, ranges, colors) {
+  const { steps, markers } = spec;
+  const ctx = u.ctx;
+  const { top, height } = u.bbox;
+  const dpr = uPlot.pxRatio;
+  ctx.save();
+  ctx.fillStyle = colors.bad;
+  for (const [a, b] of ranges) {
+    const x0 = u.valToPos(steps[a], "x", true);
+    const x1 = u.valToPos(steps[b], "x", true);
+    ctx.fillRect(Math.min(x0, x1) - 2 * dpr, top, Math.max(4 * dpr, Math.abs(x1 - x0) + 4 * dpr), 5 * dpr);
+  }
+  for (const m of markers) {
+    const x = u.valToPos(m.step, "x", true);
+    if (x < u.bbox.left - 1 || x > u.bbox.left + u.bbox.width + 1) continue;
+    const incident = m.kind === "incident";
+    const on3 = incident && spec.isSelected(m.incident);
+    ctx.strokeStyle = incident ? colors.bad : colors.warn;
+    ctx.fillStyle = incident ? colors.bad : colors.warn;
+    ctx.lineWidth = (on3 ? 2.5 : 1.2) * dpr;
+    ctx.setLineDash(incident ? [] : [4 * dpr, 3 * dpr]);
+    ctx.beginPath();
+    ctx.moveTo(x, top);
+    ctx.lineTo(x, top + height);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.beginPath();
+    const s = (on3 ? 6 : 4.5) * dpr;
+    if (incident) {
+      ctx.arc(x, top + s + 6 * dpr, s, 0, Math.PI * 2);
+    } else {
+      ctx.moveTo(x, top + 6 * dpr);
+      ctx.lineTo(x - s, top + 6 * dpr + 1.6 * s);
+      ctx.lineTo(x + s, top + 6 * dpr + 1.6 * s);
+      ctx.closePath();
+    }
+    ctx.fill();
+  }
+  ctx.restore();
+}
+function showHover(u, { status, steps, lines, markers, which }, focused) {
+  const idx = u.cursor.idx;
+  const left = u.cursor.left ?? -1;
+  if (idx === null || idx === void 0 || left < 0) {
+    status.textContent = "\xA0";
+    u.over.classList.remove("nt-over-marker");
+    return;
+  }
+  const hit = nearestMarker(markers, (m) => u.valToPos(m.step, "x"), left, HIT_PX);
+  u.over.classList.toggle("nt-over-marker", hit?.kind === "incident");
+  const parts = [];
+  if (hit?.kind === "incident") {
+    const i = hit.incident;
+    parts.push(
+      el("strong", "nt-bad-text", `Incident #${i.index}`),
+      ` at step ${fmtCount(i.step)}: ${kindLabel(i.kind)} in ${i.op?.type || "?"}${i.layer ? ` (layer ${showControls(i.layer)})` : ""}, ${phaseLabel(i.phase)}. Click to select.`
+    );
+  } else if (hit?.kind === "warning") {
+    const w = hit.warning;
+    parts.push(el("strong", "nt-warn-text", `\u25B2 ${w.code}`), ` at step ${fmtCount(w.step)}: ${w.message}`);
+  } else {
+    const step = steps[idx];
+    parts.push(`step ${step !== void 0 ? fmtCount(step) : "?"}: `);
+    if (which === "global") {
+      parts.push(lines.map((l) => `${metricLabel(l.metric)} ${fmtV(l.values[idx])}`).join(" \xB7 "));
+    } else {
+      const top = argmaxAt(lines, idx);
+      const bad = nonFiniteAt(lines, idx);
+      if (focused >= 0) parts.push(`${showControls(lines[focused].layer)} ${fmtV(lines[focused].values[idx])}`);
+      else if (top >= 0) parts.push(`largest: ${showControls(lines[top].layer)} ${fmtV(lines[top].values[idx])}`);
+      if (bad.length > 0)
+        parts.push(" \xB7 ", el("span", "nt-bad-text", `non-finite in ${bad.slice(0, 4).map((k) => showControls(lines[k].layer)).join(", ")}${bad.length > 4 ? ` +${bad.length - 4}` : ""}`));
+    }
+  }
+  replaceChildren(status, parts);
+}
 function jsonOf(v) {
   if (v === null) return null;
   if (Number.isNaN(v)) return "NaN";
@@ -8979,6 +9165,16 @@ function fmtStepTick(v) {
   if (a >= 1e4) return `${parseFloat((v / 1e3).toFixed(1))}k`;
   return Number.isInteger(v) ? v.toLocaleString("en-US") : "";
 }
+
+// src/timeline.ts
+function newTimelineState() {
+  return { mode: null, metric: "act_max_abs", log: null, sortHeat: false };
+}
+function incidentKey(inc) {
+  return `${inc.session ?? ""}:${inc.index}`;
+}
+var MAX_POINTS = 500;
+var LEGEND_FOLD = 24;
 var Timeline = class {
   constructor(run, detail, selected, state, onSelectIncident) {
     this.run = run;
@@ -9106,126 +9302,171 @@ var Timeline = class {
     this.destroyCharts();
     clear(this.body);
     if (this.error) {
-      this.body.append(el("div", "nt-error", el("p", "nt-error-title", "Could not load the timeline"), el("p", null, this.error), button(null, "Retry", () => void this.load())));
+      this.renderError(this.error);
       return;
     }
     const mode = this.mode();
     const win2 = this.currentWindow();
-    const overview = this.overview;
-    let steps;
-    let lines;
-    let layerSteps;
-    let layerLs;
-    let allLayerLines;
-    if (mode === "window" && win2) {
-      steps = win2.steps;
-      lines = windowLines(win2);
-      allLayerLines = lines;
-      layerLs = layerLines(lines, this.state.metric);
-      layerSteps = steps;
-    } else {
-      steps = overview?.steps ?? [];
-      lines = timelineLines(overview);
-      const lt2 = this.overviewLayer.get(this.state.metric) ?? null;
-      layerSteps = lt2?.steps ?? [];
-      layerLs = layerLines(timelineLines(lt2), this.state.metric);
-      allLayerLines = layerLs;
-    }
-    if (steps.length === 0 && !win2) {
-      this.body.append(
-        el(
-          "p",
-          "nt-muted",
-          "No health timeline was recorded for this run (a recorder older than the timeline, or fewer steps than one timeline chunk)."
-        )
-      );
-      this.renderMarkerList(this.markers(null));
+    const data = this.chartData(mode, win2);
+    if (data.steps.length === 0 && !win2) {
+      this.renderNoTimeline();
       return;
     }
-    const inc = this.selected;
-    const modeBar = el(
-      "div",
-      "nt-seg",
-      button(mode === "overview" ? "nt-seg-on" : null, "All steps", () => this.setMode("overview")),
-      button(
-        mode === "window" ? "nt-seg-on" : null,
-        inc ? `Before incident #${inc.index} (every step)` : "Before an incident (every step)",
-        () => this.setMode("window")
-      )
-    );
-    const modeButtons = modeBar.querySelectorAll("button");
-    if (!win2 && modeButtons[1]) {
-      modeButtons[1].disabled = true;
-      modeButtons[1].title = inc ? "No full-resolution window was recorded for this incident." : "Select an incident first.";
-    }
-    const metrics = availableLayerMetrics(mode === "window" && win2 ? windowLines(win2) : lines.concat(allLayerLines));
-    if (!metrics.includes(this.state.metric)) metrics.unshift(this.state.metric);
-    const select = el("select", "nt-select");
-    metrics.forEach((m2, i) => {
-      const o = el("option", null, metricLabel(m2));
-      o.value = String(i);
-      o.selected = m2 === this.state.metric;
-      select.appendChild(o);
-    });
-    select.ariaLabel = "Per-layer metric";
-    select.addEventListener("change", () => {
-      const m2 = metrics[Number(select.value)];
-      if (m2 !== void 0) this.setMetric(m2);
-    });
     const log = this.state.log ?? prefersLog(this.state.metric);
-    const logBox = el("input");
-    logBox.type = "checkbox";
-    logBox.checked = log;
-    logBox.addEventListener("change", () => {
-      this.state.log = logBox.checked;
-      this.render();
-    });
-    this.body.append(
-      el(
-        "div",
-        "nt-timeline-controls",
-        modeBar,
-        el("label", "nt-inline", "Per-layer metric ", select),
-        el("label", "nt-inline", logBox, " log scale")
-      ),
-      el("p", "nt-muted nt-range", this.rangeText(mode, steps, win2))
-    );
+    this.renderControls(mode, win2, data, log);
+    const inc = this.selected;
     const allMarkers = this.markers(null);
-    const range = xRange(steps, mode === "window" ? inc ? [inc.step] : [] : allMarkers.map((m2) => m2.step));
+    const range = xRange(data.steps, mode === "window" ? inc ? [inc.step] : [] : allMarkers.map((m) => m.step));
     const markers = mode === "window" ? this.markers(range) : allMarkers;
-    const loss = findLine(lines, "loss", null);
-    const gn2 = findLine(lines, "grad_norm", null);
-    const globalLines = [loss, gn2].filter((l) => l !== null);
-    if (globalLines.length > 0 && steps.length > 0) {
-      const holder = el("div", "nt-chart");
-      const status = el("div", "nt-chart-status nt-muted", "\xA0");
-      this.body.append(el("h3", null, "Loss and gradient norm"), this.seriesLegend(globalLines.map((l) => metricLabel(l.metric))), holder, status);
-      this.charts.push(this.makeChart(holder, status, steps, globalLines, range, markers, "global"));
-    }
-    const m = this.state.metric;
-    this.body.append(el("h3", null, `${metricLabel(m)} per layer`));
-    if (layerLs.length > 0 && layerSteps.length > 0) {
-      const holder = el("div", "nt-chart");
-      const status = el("div", "nt-chart-status nt-muted", "\xA0");
-      const legend = this.seriesLegend(layerLs.map((l) => showControls(l.layer)));
-      this.body.append(legend, holder, status);
-      const chart = this.makeChart(holder, status, layerSteps, layerLs, range, markers, "layers", log);
-      this.charts.push(chart);
-      legend.querySelectorAll(".nt-legend-series").forEach((chip, i) => {
-        chip.addEventListener("mouseenter", () => chart.setSeries(i + 1, { focus: true }));
-        chip.addEventListener("mouseleave", () => chart.setSeries(null, { focus: false }));
-      });
-    } else {
-      this.body.append(el("p", "nt-muted", `No per-layer ${metricLabel(m)} in this range.`));
-    }
+    this.renderGlobalChart(data, range, markers);
+    this.renderLayerChart(data, range, markers, log);
     this.renderMarkerList(markers);
     if (keepZoom) {
       for (const c of this.charts) c.setScale("x", keepZoom);
       this.zoom = keepZoom;
     }
-    const heatSource = win2 && win2.steps.length > 0 ? "window" : "overview";
-    const heatLines = heatSource === "window" ? windowLines(win2) : allLayerLines;
-    const heatSteps = heatSource === "window" ? win2.steps : layerSteps;
+    this.renderHeat(win2, data, log);
+    try {
+      performance.mark("nantrace-timeline-rendered");
+    } catch {
+    }
+  }
+  renderError(error) {
+    this.body.append(el("div", "nt-error", el("p", "nt-error-title", "Could not load the timeline"), el("p", null, error), button(null, "Retry", () => void this.load())));
+  }
+  renderNoTimeline() {
+    this.body.append(
+      el(
+        "p",
+        "nt-muted",
+        "No health timeline was recorded for this run (a recorder older than the timeline, or fewer steps than one timeline chunk)."
+      )
+    );
+    this.renderMarkerList(this.markers(null));
+  }
+  /** The lines shown: the window's (every step) or the overview's (sampled). */
+  chartData(mode, win2) {
+    const metric = this.state.metric;
+    if (mode === "window" && win2) {
+      const lines = windowLines(win2);
+      return { steps: win2.steps, lines, layerSteps: win2.steps, layerLines: layerLines(lines, metric), allLayerLines: lines };
+    }
+    const lt2 = this.overviewLayer.get(metric) ?? null;
+    const perLayer = layerLines(timelineLines(lt2), metric);
+    return { steps: this.overview?.steps ?? [], lines: timelineLines(this.overview), layerSteps: lt2?.steps ?? [], layerLines: perLayer, allLayerLines: perLayer };
+  }
+  renderControls(mode, win2, data, log) {
+    this.body.append(
+      el(
+        "div",
+        "nt-timeline-controls",
+        this.modeBar(mode, win2),
+        el("label", "nt-inline", "Per-layer metric ", this.metricSelect(availableLayerMetrics(data.lines.concat(data.allLayerLines)))),
+        el("label", "nt-inline", this.logBox(log), " log scale")
+      ),
+      el("p", "nt-muted nt-range", this.rangeText(mode, data.steps, win2))
+    );
+  }
+  /** "All steps" / "Before incident #i": the second needs the incident's window. */
+  modeBar(mode, win2) {
+    const inc = this.selected;
+    const before = button(
+      mode === "window" ? "nt-seg-on" : null,
+      inc ? `Before incident #${inc.index} (every step)` : "Before an incident (every step)",
+      () => this.setMode("window")
+    );
+    if (!win2) {
+      before.disabled = true;
+      before.title = inc ? "No full-resolution window was recorded for this incident." : "Select an incident first.";
+    }
+    return el("div", "nt-seg", button(mode === "overview" ? "nt-seg-on" : null, "All steps", () => this.setMode("overview")), before);
+  }
+  /** The per-layer metric; option values are indices: no recorded string goes into an attribute. */
+  metricSelect(metrics) {
+    if (!metrics.includes(this.state.metric)) metrics.unshift(this.state.metric);
+    const select = el("select", "nt-select");
+    metrics.forEach((m, i) => {
+      const o = el("option", null, metricLabel(m));
+      o.value = String(i);
+      o.selected = m === this.state.metric;
+      select.appendChild(o);
+    });
+    select.ariaLabel = "Per-layer metric";
+    select.addEventListener("change", () => {
+      const m = metrics[Number(select.value)];
+      if (m !== void 0) this.setMetric(m);
+    });
+    return select;
+  }
+  logBox(log) {
+    const box = el("input");
+    box.type = "checkbox";
+    box.checked = log;
+    box.addEventListener("change", () => {
+      this.state.log = box.checked;
+      this.render();
+    });
+    return box;
+  }
+  /** Chart 1: loss and gradient norm (nothing when neither was recorded). */
+  renderGlobalChart(data, range, markers) {
+    const loss = findLine(data.lines, "loss", null);
+    const gn2 = findLine(data.lines, "grad_norm", null);
+    const lines = [loss, gn2].filter((l) => l !== null);
+    if (lines.length === 0 || data.steps.length === 0) return;
+    const holder = el("div", "nt-chart");
+    const status = el("div", "nt-chart-status nt-muted", "\xA0");
+    this.body.append(el("h3", null, "Loss and gradient norm"), this.seriesLegend(lines.map((l) => metricLabel(l.metric))), holder, status);
+    this.charts.push(this.chart(holder, { which: "global", steps: data.steps, lines, range, markers, log: this.state.log ?? true, status }));
+  }
+  /** Chart 2: the selected metric, one line per layer; hovering a legend chip highlights its line. */
+  renderLayerChart(data, range, markers, log) {
+    const m = this.state.metric;
+    this.body.append(el("h3", null, `${metricLabel(m)} per layer`));
+    if (data.layerLines.length === 0 || data.layerSteps.length === 0) {
+      this.body.append(el("p", "nt-muted", `No per-layer ${metricLabel(m)} in this range.`));
+      return;
+    }
+    const holder = el("div", "nt-chart");
+    const status = el("div", "nt-chart-status nt-muted", "\xA0");
+    const legend = this.seriesLegend(data.layerLines.map((l) => showControls(l.layer)));
+    this.body.append(legend, holder, status);
+    const chart = this.chart(holder, { which: "layers", steps: data.layerSteps, lines: data.layerLines, range, markers, log, status });
+    this.charts.push(chart);
+    legend.querySelectorAll(".nt-legend-series").forEach((chip, i) => {
+      chip.addEventListener("mouseenter", () => chart.setSeries(i + 1, { focus: true }));
+      chip.addEventListener("mouseleave", () => chart.setSeries(null, { focus: false }));
+    });
+  }
+  /** A chart of this timeline: shared cursor, x zoom synced, incident markers selectable. */
+  chart(holder, spec) {
+    const selKey = this.selected ? incidentKey(this.selected) : null;
+    return makeChart(holder, {
+      ...spec,
+      width: this.chartWidth(),
+      syncKey: `nantrace-${this.run}`,
+      isSelected: (inc) => incidentKey(inc) === selKey,
+      onSelectIncident: (inc) => this.onSelectIncident(inc),
+      onZoom: (u, min2, max2) => this.syncZoom(u, spec.range, min2, max2)
+    });
+  }
+  /** Remembers a zoom (kept across refreshes; the full range clears it) and applies it to the other charts. */
+  syncZoom(u, range, min2, max2) {
+    if (this.syncing) return;
+    this.zoom = range && min2 <= range[0] && max2 >= range[1] ? null : { min: min2, max: max2 };
+    this.syncing = true;
+    try {
+      for (const c of this.charts) if (c !== u) c.setScale("x", { min: min2, max: max2 });
+    } finally {
+      this.syncing = false;
+    }
+  }
+  /** Heat strip: the window before the selected incident, else the overview. */
+  renderHeat(win2, data, log) {
+    const m = this.state.metric;
+    const source = win2 && win2.steps.length > 0 ? win2 : null;
+    const heatLines = source ? windowLines(source) : data.allLayerLines;
+    const heatSteps = source ? source.steps : data.layerSteps;
     const rows = layerLines(heatLines, m).map((l) => ({ layer: l.layer ?? "", values: l.values }));
     const sortBox = el("input");
     sortBox.type = "checkbox";
@@ -9234,24 +9475,22 @@ var Timeline = class {
       this.state.sortHeat = sortBox.checked;
       this.heat?.set({ ...this.heatInput(rows, heatSteps), sort: sortBox.checked });
     });
-    this.body.append(
-      el("h3", null, "Which layer degraded first"),
-      el(
-        "p",
-        "nt-muted nt-hint",
-        `${metricLabel(m)} per layer, each row normalised to its own range${log && metricKind(m) === "magnitude" ? " (log)" : ""}; `,
-        heatSource === "window" && inc ? `every step of the ${plural(heatSteps.length, "step")} recorded before incident #${inc.index}.` : inc ? "the sampled timeline (no full-resolution window was recorded for the selected incident)." : "the sampled timeline.",
-        " ",
-        el("label", "nt-inline", sortBox, " sort by first degradation")
-      )
-    );
+    this.body.append(el("h3", null, "Which layer degraded first"), this.heatHint(source !== null, heatSteps.length, log, sortBox));
     this.heat = new HeatStrip();
     this.body.append(this.heat.element);
     this.heat.set(this.heatInput(rows, heatSteps));
-    try {
-      performance.mark("nantrace-timeline-rendered");
-    } catch {
-    }
+  }
+  heatHint(fromWindow, steps, log, sortBox) {
+    const m = this.state.metric;
+    const inc = this.selected;
+    return el(
+      "p",
+      "nt-muted nt-hint",
+      `${metricLabel(m)} per layer, each row normalised to its own range${log && metricKind(m) === "magnitude" ? " (log)" : ""}; `,
+      fromWindow && inc ? `every step of the ${plural(steps, "step")} recorded before incident #${inc.index}.` : inc ? "the sampled timeline (no full-resolution window was recorded for the selected incident)." : "the sampled timeline.",
+      " ",
+      el("label", "nt-inline", sortBox, " sort by first degradation")
+    );
   }
   heatInput(rows, steps) {
     const m = this.state.metric;
@@ -9328,198 +9567,6 @@ var Timeline = class {
       return;
     }
     void this.load(false);
-  }
-  // ------------------------------------------------------------ uPlot
-  makeChart(holder, status, steps, lines, range, markers, which, log = false) {
-    const fg = cssVar("--nt-muted", "#6b6b6b");
-    const grid2 = cssVar("--nt-grid", "rgba(0,0,0,0.07)");
-    const colors = Array.from({ length: PALETTE }, (_2, i) => cssVar(`--nt-c${i}`, "#1a73e8"));
-    const bad = cssVar("--nt-bad", "#c62828");
-    const warn = cssVar("--nt-accent", "#f57c00");
-    const n = steps.length;
-    const global = which === "global";
-    const lossLog = false;
-    const gnLog = this.state.log ?? true;
-    const data = [
-      steps,
-      ...lines.map((l, i) => {
-        const isLog = global ? i === 0 && l.metric === "loss" ? lossLog : gnLog : log;
-        return chartValues(l.values.slice(0, n), isLog);
-      })
-    ];
-    const scaleOf = (l, i) => global ? l.metric === "loss" && i === 0 ? "loss" : "gn" : "y";
-    const d0 = steps[0] ?? 0;
-    const d1 = steps[n - 1] ?? 0;
-    const xr = (_u, min2, max2) => range && min2 <= d0 && max2 >= d1 ? [Math.min(min2, range[0]), Math.max(max2, range[1])] : [min2, max2];
-    const scales = { x: { time: false, range: xr } };
-    if (global) {
-      scales.loss = { distr: lossLog ? 3 : 1 };
-      scales.gn = { distr: gnLog ? 3 : 1 };
-    } else {
-      scales.y = { distr: log ? 3 : 1 };
-    }
-    const axisBase = { stroke: fg, grid: { stroke: grid2, width: 1 }, ticks: { stroke: grid2, width: 1 }, font: "11px Roboto, system-ui, sans-serif" };
-    const axes = [{ ...axisBase, values: (_u, ticks2) => ticks2.map(fmtStepTick) }];
-    const yAxis = (scale, isLog, extra = {}, showGrid = true) => {
-      const filter = isLog ? { filter: (_u, splits) => logTicks(splits) } : {};
-      return {
-        ...axisBase,
-        scale,
-        size: 56,
-        values: (_u, ticks2) => ticks2.map((t) => t === null ? "" : fmtTick(t)),
-        ...filter,
-        grid: { ...axisBase.grid, show: showGrid, ...filter },
-        ticks: { ...axisBase.ticks, ...filter },
-        ...extra
-      };
-    };
-    if (global) {
-      const hasLoss = lines.some((l) => l.metric === "loss");
-      if (hasLoss) axes.push(yAxis("loss", lossLog));
-      if (lines.some((l) => l.metric === "grad_norm")) axes.push(yAxis("gn", gnLog, { side: hasLoss ? 1 : 3 }, !hasLoss));
-    } else {
-      axes.push(yAxis("y", log));
-    }
-    const ranges = nonFiniteRanges(lines.map((l) => l.values), n);
-    const selKey = this.selected ? incidentKey(this.selected) : null;
-    let down = null;
-    let focused = -1;
-    const opts = {
-      width: this.chartWidth(),
-      height: CHART_H,
-      legend: { show: false },
-      scales,
-      axes,
-      series: [
-        { label: "step" },
-        ...lines.map((l, i) => ({
-          label: global ? metricLabel(l.metric) : showControls(l.layer),
-          scale: scaleOf(l, i),
-          stroke: colors[i % PALETTE],
-          width: 1.5,
-          spanGaps: false,
-          points: { show: n <= 64 }
-        }))
-      ],
-      focus: { alpha: 0.25 },
-      cursor: {
-        sync: { key: `nantrace-${this.run}` },
-        drag: { x: true, y: false, setScale: true },
-        focus: { prox: 24 }
-      },
-      hooks: {
-        draw: [
-          (u) => {
-            const ctx = u.ctx;
-            const { top, height } = u.bbox;
-            const dpr = uPlot.pxRatio;
-            ctx.save();
-            ctx.fillStyle = bad;
-            for (const [a, b] of ranges) {
-              const x0 = u.valToPos(steps[a], "x", true);
-              const x1 = u.valToPos(steps[b], "x", true);
-              ctx.fillRect(Math.min(x0, x1) - 2 * dpr, top, Math.max(4 * dpr, Math.abs(x1 - x0) + 4 * dpr), 5 * dpr);
-            }
-            for (const m of markers) {
-              const x = u.valToPos(m.step, "x", true);
-              if (x < u.bbox.left - 1 || x > u.bbox.left + u.bbox.width + 1) continue;
-              const incident = m.kind === "incident";
-              const on3 = incident && incidentKey(m.incident) === selKey;
-              ctx.strokeStyle = incident ? bad : warn;
-              ctx.fillStyle = incident ? bad : warn;
-              ctx.lineWidth = (on3 ? 2.5 : 1.2) * dpr;
-              ctx.setLineDash(incident ? [] : [4 * dpr, 3 * dpr]);
-              ctx.beginPath();
-              ctx.moveTo(x, top);
-              ctx.lineTo(x, top + height);
-              ctx.stroke();
-              ctx.setLineDash([]);
-              ctx.beginPath();
-              const s = (on3 ? 6 : 4.5) * dpr;
-              if (incident) {
-                ctx.arc(x, top + s + 6 * dpr, s, 0, Math.PI * 2);
-              } else {
-                ctx.moveTo(x, top + 6 * dpr);
-                ctx.lineTo(x - s, top + 6 * dpr + 1.6 * s);
-                ctx.lineTo(x + s, top + 6 * dpr + 1.6 * s);
-                ctx.closePath();
-              }
-              ctx.fill();
-            }
-            ctx.restore();
-          }
-        ],
-        setCursor: [(u) => this.hover(u, status, steps, lines, markers, global, focused)],
-        setSeries: [
-          (_u, idx, o) => {
-            const f = o?.focus;
-            if (f !== void 0) focused = f && idx !== null ? idx - 1 : -1;
-          }
-        ],
-        setScale: [
-          (u, key) => {
-            if (key !== "x" || this.syncing) return;
-            const { min: min2, max: max2 } = u.scales.x ?? {};
-            if (min2 === void 0 || max2 === void 0) return;
-            this.zoom = range && min2 <= range[0] && max2 >= range[1] ? null : { min: min2, max: max2 };
-            this.syncing = true;
-            try {
-              for (const c of this.charts) if (c !== u) c.setScale("x", { min: min2, max: max2 });
-            } finally {
-              this.syncing = false;
-            }
-          }
-        ],
-        ready: [
-          (u) => {
-            u.over.addEventListener("mousedown", (ev) => down = { x: ev.clientX, y: ev.clientY });
-            u.over.addEventListener("click", (ev) => {
-              if (down && Math.hypot(ev.clientX - down.x, ev.clientY - down.y) > 3) return;
-              const r = u.over.getBoundingClientRect();
-              const hit = nearestMarker(markers.filter((m) => m.kind === "incident"), (m) => u.valToPos(m.step, "x"), ev.clientX - r.left, HIT_PX);
-              if (hit?.incident) this.onSelectIncident(hit.incident);
-            });
-          }
-        ]
-      }
-    };
-    return new uPlot(opts, data, holder);
-  }
-  hover(u, status, steps, lines, markers, global, focused) {
-    const idx = u.cursor.idx;
-    const left = u.cursor.left ?? -1;
-    if (idx === null || idx === void 0 || left < 0) {
-      status.textContent = "\xA0";
-      u.over.classList.remove("nt-over-marker");
-      return;
-    }
-    const hit = nearestMarker(markers, (m) => u.valToPos(m.step, "x"), left, HIT_PX);
-    u.over.classList.toggle("nt-over-marker", hit?.kind === "incident");
-    const parts = [];
-    if (hit?.kind === "incident") {
-      const i = hit.incident;
-      parts.push(
-        el("strong", "nt-bad-text", `Incident #${i.index}`),
-        ` at step ${fmtCount(i.step)}: ${kindLabel(i.kind)} in ${i.op?.type || "?"}${i.layer ? ` (layer ${showControls(i.layer)})` : ""}, ${phaseLabel(i.phase)}. Click to select.`
-      );
-    } else if (hit?.kind === "warning") {
-      const w = hit.warning;
-      parts.push(el("strong", "nt-warn-text", `\u25B2 ${w.code}`), ` at step ${fmtCount(w.step)}: ${w.message}`);
-    } else {
-      const step = steps[idx];
-      parts.push(`step ${step !== void 0 ? fmtCount(step) : "?"}: `);
-      if (global) {
-        parts.push(lines.map((l) => `${metricLabel(l.metric)} ${fmtV(l.values[idx])}`).join(" \xB7 "));
-      } else {
-        const top = argmaxAt(lines, idx);
-        const bad = nonFiniteAt(lines, idx);
-        if (focused >= 0) parts.push(`${showControls(lines[focused].layer)} ${fmtV(lines[focused].values[idx])}`);
-        else if (top >= 0) parts.push(`largest: ${showControls(lines[top].layer)} ${fmtV(lines[top].values[idx])}`);
-        if (bad.length > 0)
-          parts.push(" \xB7 ", el("span", "nt-bad-text", `non-finite in ${bad.slice(0, 4).map((k) => showControls(lines[k].layer)).join(", ")}${bad.length > 4 ? ` +${bad.length - 4}` : ""}`));
-      }
-    }
-    replaceChildren(status, parts);
   }
 };
 
