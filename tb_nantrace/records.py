@@ -1,6 +1,10 @@
 """Protos <-> plain JSON-ready dicts, in the shape `nantrace report --json`
-documents. Shared by the plugin and the report so both say the same thing."""
+documents, strict JSON text of them, and the one-sentence headline of an
+incident. Shared by the recorder, the plugin and the report so all say the
+same thing; never imports TensorFlow (nor anything of tb_nantrace: the
+record table in metadata.py builds on this module)."""
 
+import json
 import math
 
 PHASES = ("input", "forward", "backward", "optimizer", "other")
@@ -17,6 +21,31 @@ def json_number(value):
         if math.isinf(value):
             return "Infinity" if value > 0 else "-Infinity"
     return value
+
+
+def strict_jsonable(value):
+    """Deep copy of `value` where every float is JSON-safe (NaN/Infinity as
+    the strings json_number uses), bytes are decoded and tuples are lists:
+    `json.dumps(..., allow_nan=False)` can never fail on the result."""
+    if isinstance(value, float):
+        return json_number(value)
+    if isinstance(value, dict):
+        return {str(k): strict_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        try:
+            return strict_jsonable(value.item())
+        except (TypeError, ValueError):
+            return str(value)
+    return value
+
+
+def dumps(value, **kwargs):
+    """Strict JSON text (no NaN/Infinity literals) of any reader result."""
+    return json.dumps(strict_jsonable(value), allow_nan=False, **kwargs)
 
 
 def tensor_stats_to_dict(stats):
@@ -133,3 +162,22 @@ def graph_to_dict(graph):
         "edges": [[e.source, e.target] for e in graph.edges],
         "truncated": bool(graph.truncated),
     }
+
+
+KIND_WORDS = {"nan": "NaN", "inf": "Inf", "nan_and_inf": "NaN/Inf"}
+
+
+def headline(incident):
+    """One sentence saying where the first NaN/Inf appeared, from the
+    incident dict (incident_to_dict): "NaN first appeared at step 12, in the
+    forward pass, in op Log (model/log) of layer dense, variable dense/bias"."""
+    what = KIND_WORDS.get(incident["kind"], "NaN")
+    op = incident["op"]
+    op_text = op["type"] + (f" ({op['name']})" if op["name"] else "")
+    text = (f"{what} first appeared at step {incident['step']}, "
+            f"in the {incident['phase']} pass, in op {op_text}")
+    if incident["layer"]:
+        text += f" of layer {incident['layer']}"
+    if incident["variable"]:
+        text += f", variable {incident['variable']}"
+    return text

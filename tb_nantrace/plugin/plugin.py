@@ -28,7 +28,7 @@ from tensorboard import errors, plugin_util
 from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 
-from tb_nantrace import metadata, reader
+from tb_nantrace import metadata, reader, records
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ export async function render() {
 
 
 def _json(request, value, code=200):
-    return http_util.Respond(request, reader.dumps(value), JSON_TYPE, code=code)
+    return http_util.Respond(request, records.dumps(value), JSON_TYPE, code=code)
 
 
 def _error(request, message, code):
