@@ -2,18 +2,40 @@
 
 Pure Python on the Incident proto: the recorder calls it for the message it
 prints, and it needs nothing the viewer lacks.
+
+Each rule names one mechanism and claims it only when the input and output
+statistics prove it (or make it the only explanation left), and its summary
+quotes those numbers. Overflow in particular is claimed only when an upper
+bound on the result, computed from the inputs' largest magnitudes, reaches
+the dtype's max: small inputs can never be called an overflow. What no rule
+explains is `unknown`, with the evidence.
 """
 
 import math
 
-
 from tb_nantrace.proto import nantrace_pb2
 
-LOG_OPS = {"Log", "Log1p", "Xlogy", "Xlog1py", "Lgamma", "Digamma"}
+LOG_OPS = {"Log", "Log1p", "Xlogy", "Xlog1py"}
+# Ops that divide by their last input; Reciprocal/Inv by their only one.
 DIV_OPS = {"RealDiv", "Div", "FloorDiv", "TruncateDiv", "Reciprocal", "Inv", "Xdivy",
-           "FloorMod", "Mod", "DivNoNan"}
-SQRT_OPS = {"Sqrt", "Rsqrt", "Pow"}
-EXP_OPS = {"Exp", "Expm1", "Softplus"}
+           "FloorMod", "Mod", "TruncateMod"}
+SQRT_OPS = {"Sqrt", "Rsqrt"}
+EXP_OPS = {"Exp", "Expm1", "Sinh", "Cosh"}
+POLE_OPS = {"Lgamma", "Digamma", "Polygamma"}  # infinite at 0, -1, -2, ...
+# Ops whose only way to make NaN out of non-NaN inputs is +inf + -inf.
+ADDITIVE_OPS = {"Add", "AddV2", "Sub", "AddN", "BiasAdd", "Sum", "Mean", "Cumsum", "BiasAddGrad",
+                "SquaredDifference", "Softmax", "LogSoftmax", "SoftmaxCrossEntropyWithLogits",
+                "SparseSoftmaxCrossEntropyWithLogits"}
+REDUCTION_OPS = {"Sum", "Mean", "Cumsum", "BiasAddGrad"}
+# ... and whose only way is 0 * inf.
+PRODUCT_OPS = {"Mul", "Square"}
+# A contraction sums at most min(size) products of its two operands (the
+# shared dimension is a factor of both sizes).
+CONTRACTION_OPS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "_FusedMatMul",
+                   "Einsum", "Conv2D", "Conv3D", "Conv2DBackpropInput", "Conv2DBackpropFilter",
+                   "Conv3DBackpropInputV2", "Conv3DBackpropFilterV2", "_FusedConv2D",
+                   "DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput",
+                   "DepthwiseConv2dNativeBackpropFilter"}
 
 FIXES = {
     "log_of_nonpositive": [
@@ -25,9 +47,25 @@ FIXES = {
     "division_by_zero": [
         "Guard the divisor: x / (d + eps), tf.math.divide_no_nan, or tf.maximum(d, eps).",
         "Find out why the divisor reaches zero (dead ReLU outputs, an empty batch, a constant feature).",
+        "In a gradient (SqrtGrad, Reciprocal of sqrt(1 - x²)): sqrt, norms, acos and asin have an "
+        "infinite slope at 0 or ±1; add eps inside (sqrt(x + eps), clip to [-1 + eps, 1 - eps]).",
+    ],
+    "division_overflow": [
+        "Guard the divisor with an eps large enough for the dtype: x / (d + eps) "
+        "(in float16, 1/d overflows for |d| below about 1.5e-5).",
+        "Under mixed precision, keep this computation in float32 (dtype='float32' on the layer).",
+        "Find out why the divisor gets this close to zero (a vanishing norm or variance).",
     ],
     "sqrt_of_negative": [
         "Clamp the argument: sqrt(maximum(x, 0) + eps); the gradient of sqrt at 0 is infinite, so add eps.",
+    ],
+    "domain_error": [
+        "Keep the argument inside the function's domain: clip acos/asin to [-1 + eps, 1 - eps], "
+        "atanh to [-1 + eps, 1 - eps], acosh to [1 + eps, inf).",
+        "pow(x, p) with a non-integer p needs x >= 0: pow(maximum(x, 0) + eps, p), "
+        "or sign(x) * pow(abs(x), p).",
+        "lgamma, digamma and polygamma are infinite at 0 and at the negative integers: "
+        "keep their argument positive (e.g. softplus(x) + eps).",
     ],
     "exp_overflow": [
         "Keep the exponent bounded: scale the inputs, lower the learning rate, or clip the pre-activation.",
@@ -37,6 +75,20 @@ FIXES = {
         "Lower the learning rate and clip gradients (optimizer clipnorm=1.0).",
         "Scale inputs and targets to unit variance.",
         "Under mixed precision, keep this computation in float32 (dtype='float32' on the layer).",
+    ],
+    "inf_minus_inf": [
+        "Mask with a large finite value (e.g. -1e9, or the dtype's min) instead of -inf: a row "
+        "whose every position is masked gives softmax(-inf - -inf) = nan.",
+        "Find where the infinities come from (a constant inf, an overflow in an op that was not checked).",
+    ],
+    "zero_times_inf": [
+        "Select instead of multiplying by a mask: tf.where(mask, x, 0) rather than x * mask "
+        "when x can be inf (tf.math.multiply_no_nan also gives 0 for 0 * inf).",
+        "Find where the infinity comes from (a constant inf, an overflow in an op that was not checked).",
+    ],
+    "inf_over_inf": [
+        "Normalise in log space: softmax or x - reduce_logsumexp(x) instead of exp(x) / sum(exp(x)).",
+        "Find where numerator and divisor became inf (an overflow in an op that was not checked).",
     ],
     "nan_in_input": [
         "Clean the data: drop or impute NaN/Inf rows before training (np.isfinite(x).all(axis=1)).",
@@ -78,6 +130,14 @@ def fmt(value):
     return f"{value:.4g}"
 
 
+def fmt_log(log_value):
+    """A magnitude given by its natural log, which may be beyond any float."""
+    if log_value < 700:
+        return fmt(math.exp(log_value))
+    exponent = math.floor(log_value / math.log(10))
+    return f"{10 ** (log_value / math.log(10) - exponent):.3g}e+{exponent}"
+
+
 def _min(stats):
     return stats.min if stats.HasField("min") else None
 
@@ -86,12 +146,28 @@ def _max(stats):
     return stats.max if stats.HasField("max") else None
 
 
+def _largest(stats):
+    return stats.max_abs_finite if stats.HasField("max_abs_finite") else 0.0
+
+
+def _log(value):
+    return math.log(value) if value > 0 else -math.inf
+
+
+def _inf_count(stats):
+    return stats.posinf_count + stats.neginf_count
+
+
 def _float_inputs(incident):
     return [s for s in incident.inputs if s.dtype.startswith(("float", "bfloat", "half"))]
 
 
 def _describe_input(stats):
     return f"{stats.name or 'input'}: min {fmt(_min(stats))}, max {fmt(_max(stats))}"
+
+
+def _zeros(stats):
+    return f"{stats.zero_count} of {stats.size} values exactly 0"
 
 
 def nonfinite_update_summary(optimizer, step, learning_rate, settings, variable, bad, size,
@@ -121,9 +197,26 @@ def diagnose(incident):
     return cause
 
 
+class _Evidence:
+    """The facts every rule reads: op type, float inputs, what came out."""
+
+    def __init__(self, incident):
+        self.incident = incident
+        self.op = incident.op.type
+        self.inputs = _float_inputs(incident)
+        self.dtype = incident.outputs[0].dtype if incident.outputs else (
+            self.inputs[0].dtype if self.inputs else "float32")
+        self.limit = DTYPE_MAX.get(self.dtype, DTYPE_MAX["float32"])
+        outputs = incident.outputs
+        # Output stats are the direct evidence; the kind stands in when absent.
+        self.made_nan = (any(s.nan_count for s in outputs) if outputs
+                         else incident.kind in ("nan", "nan_and_inf"))
+        self.made_inf = (any(_inf_count(s) for s in outputs) if outputs
+                         else incident.kind in ("inf", "nan_and_inf"))
+        self.result = incident.kind.replace("_", " and ")
+
+
 def _classify(incident):
-    op_type = incident.op.type
-    inputs = _float_inputs(incident)
     if incident.phase == "input":
         loc = incident.input_location
         where = f"row {loc.batch_index}" + (
@@ -135,54 +228,352 @@ def _classify(incident):
         )
     if incident.cause.code in ("nonfinite_initial_state", "nonfinite_update"):
         return incident.cause.code, incident.cause.summary
-    nonfinite_inputs = [s for s in inputs if s.nan_count or s.posinf_count or s.neginf_count]
-    if nonfinite_inputs:
-        return "unknown", (
-            f"{op_type} received non-finite inputs ({_describe_input(nonfinite_inputs[0])}); "
-            "the value came from an op that was not checked."
-        )
-    if op_type in LOG_OPS and inputs:
-        arg = inputs[-1] if op_type in ("Xlogy", "Xlog1py") else inputs[0]
-        low = _min(arg)
-        if low is not None and low <= (-1.0 if op_type == "Log1p" else 0.0):
-            value = "-inf" if low == (-1.0 if op_type == "Log1p" else 0.0) else "nan"
-            shown = "log1p" if op_type == "Log1p" else "log"
-            return "log_of_nonpositive", (
-                f"input min {fmt(low)} → {shown}({fmt(low)}) = {value}"
-                + (f" ({arg.zero_count} of {arg.size} values are exactly 0)" if arg.zero_count else "")
-            )
-    if op_type in DIV_OPS and len(inputs) >= 1:
-        divisor = inputs[-1]
-        if divisor.zero_count:
-            numerator = inputs[0] if len(inputs) > 1 else None
-            zero_over_zero = numerator is not None and numerator.zero_count
-            result = "0/0 = nan" if zero_over_zero and incident.kind != "inf" else "x/0 = inf"
-            return "division_by_zero", (
-                f"divisor {divisor.name or ''} has {divisor.zero_count} of {divisor.size} values "
-                f"exactly 0 (min |d| {fmt(divisor.min_abs_nonzero) if divisor.HasField('min_abs_nonzero') else '0.0'}) → {result}"
-            )
-    if op_type in SQRT_OPS and inputs and (_min(inputs[0]) or 0) < 0:
-        return "sqrt_of_negative", (
-            f"input min {fmt(_min(inputs[0]))} < 0 → {op_type.lower()}(negative) = nan"
-        )
-    if op_type in EXP_OPS and inputs:
-        high = _max(inputs[0])
-        limit = math.log(DTYPE_MAX.get(inputs[0].dtype, DTYPE_MAX["float32"]))
-        if high is not None and high > limit:
-            return "exp_overflow", (
-                f"input max {fmt(high)} > log({inputs[0].dtype} max) = {limit:.1f} → exp overflows to inf"
-            )
-    outputs_dtype = incident.outputs[0].dtype if incident.outputs else (
-        inputs[0].dtype if inputs else "float32")
-    if inputs and incident.kind in ("inf", "nan_and_inf", "nan"):
-        biggest = max((s.max_abs_finite for s in inputs if s.HasField("max_abs_finite")), default=None)
-        limit = DTYPE_MAX.get(outputs_dtype)
-        if limit is not None and biggest is not None:
-            return "float_overflow", (
-                f"all inputs finite (largest |x| {fmt(biggest)}), but {op_type} gives a result beyond "
-                f"{outputs_dtype} max {limit:g} → {incident.kind.replace('_', ' and ')}"
-            )
-    return "unknown", f"{op_type} produced {incident.kind} from finite inputs."
+    evidence = _Evidence(incident)
+    for rule in (_from_nonfinite_inputs, _log_of_nonpositive, _sqrt_of_negative, _domain_error,
+                 _division_by_zero, _exp_overflow, _division_overflow, _float_overflow):
+        found = rule(evidence)
+        if found:
+            return found
+    return "unknown", _unexplained(evidence)
 
 
+def _nonfinite_counts(stats):
+    return f"{stats.nan_count} nan, {stats.posinf_count} +inf, {stats.neginf_count} -inf"
 
+
+def _from_nonfinite_inputs(ev):
+    """The origin is the first op with a non-finite output, so a non-finite
+    input came from something nantrace does not check (a constant such as a
+    -inf mask, a skipped op): either this op turned infinities into NaN, or
+    it only passed them on."""
+    bad = [s for s in ev.inputs if s.nan_count or _inf_count(s)]
+    if not bad:
+        return None
+    if ev.made_nan and not any(s.nan_count for s in ev.inputs):
+        found = _nan_from_infinities(ev)
+        if found:
+            return found
+    return "unknown", (
+        f"{ev.op} received non-finite inputs ({_describe_input(bad[0])}, {_nonfinite_counts(bad[0])}); "
+        "the value came from an op that was not checked."
+    )
+
+
+def _holding(stats, what):
+    return f"{stats.name or 'an input'} holds {what}"
+
+
+def _nan_from_infinities(ev):
+    """NaN out of non-NaN inputs: for these ops only inf - inf, 0 * inf or
+    inf / inf can do it, and the counts show which operand held what."""
+    inputs = ev.inputs
+    if ev.op in ("Softmax", "LogSoftmax", "SoftmaxCrossEntropyWithLogits",
+                 "SparseSoftmaxCrossEntropyWithLogits"):
+        logits = inputs[0]
+        return "inf_minus_inf", (
+            f"logits hold {logits.neginf_count} -inf and {logits.posinf_count} +inf; {ev.op} "
+            "subtracts each row's max, so a row that is all -inf (every position masked) or "
+            "holds +inf gives inf - inf = nan")
+    if ev.op in ("Sub", "SquaredDifference") and len(inputs) == 2:
+        a, b = inputs
+        same = [sign for sign, count in (("+inf", "posinf_count"), ("-inf", "neginf_count"))
+                if getattr(a, count) and getattr(b, count)]
+        if same:
+            return "inf_minus_inf", (
+                f"{_holding(a, same[0])} and {_holding(b, same[0])} → {same[0]} - {same[0]} = nan")
+    elif ev.op in ADDITIVE_OPS:
+        positive = [s for s in inputs if s.posinf_count]
+        negative = [s for s in inputs if s.neginf_count]
+        if positive and negative:  # one tensor for reductions, either operand otherwise
+            return "inf_minus_inf", (
+                f"{_holding(positive[0], f'{positive[0].posinf_count} +inf')} and "
+                f"{_holding(negative[0], f'{negative[0].neginf_count} -inf')}; "
+                f"{ev.op} adds them → inf + -inf = nan")
+    if ev.op in PRODUCT_OPS:
+        zeros = [s for s in inputs if s.zero_count]
+        infinite = [s for s in inputs if _inf_count(s)]
+        if zeros and infinite:
+            return "zero_times_inf", (
+                f"{_holding(zeros[0], _zeros(zeros[0]))}, {_holding(infinite[0], f'{_inf_count(infinite[0])} inf')}"
+                f" → 0 * inf = nan")
+    if ev.op in DIV_OPS and len(inputs) >= 2 and _inf_count(inputs[0]) and _inf_count(inputs[-1]):
+        return "inf_over_inf", (
+            f"numerator {_holding(inputs[0], f'{_inf_count(inputs[0])} inf')} and divisor "
+            f"{_holding(inputs[-1], f'{_inf_count(inputs[-1])} inf')} → inf / inf = nan")
+    return None
+
+
+def _log_of_nonpositive(ev):
+    if ev.op not in LOG_OPS or not ev.inputs:
+        return None
+    arg = ev.inputs[-1] if ev.op in ("Xlogy", "Xlog1py") else ev.inputs[0]
+    edge = -1.0 if ev.op in ("Log1p", "Xlog1py") else 0.0
+    low = _min(arg)
+    if low is None or low > edge:
+        return None
+    value = "-inf" if low == edge else "nan"
+    shown = "log1p" if edge else "log"
+    return "log_of_nonpositive", (
+        f"input min {fmt(low)} → {shown}({fmt(low)}) = {value}"
+        + (f" ({arg.zero_count} of {arg.size} values are exactly 0)" if arg.zero_count else "")
+    )
+
+
+def _sqrt_of_negative(ev):
+    if not ev.made_nan or not ev.inputs or (_min(ev.inputs[0]) or 0) >= 0:
+        return None
+    low = fmt(_min(ev.inputs[0]))
+    if ev.op in SQRT_OPS:
+        return "sqrt_of_negative", f"input min {low} < 0 → {ev.op.lower()}(negative) = nan"
+    if ev.op == "Pow" and len(ev.inputs) > 1 and _min(ev.inputs[1]) == _max(ev.inputs[1]) == 0.5:
+        return "sqrt_of_negative", f"base min {low} < 0 and exponent 0.5 → pow(negative, 0.5) = nan"
+    return None
+
+
+def _domain_error(ev):
+    if not ev.inputs:
+        return None
+    x = ev.inputs[-1] if ev.op == "Polygamma" else ev.inputs[0]
+    low, high = _min(x), _max(x)
+    if low is None or math.isnan(low):
+        return None
+    name, shown = ev.op.lower(), f"input range [{fmt(low)}, {fmt(high)}]"
+    if ev.op in ("Acos", "Asin") and ev.made_nan and (low < -1 or high > 1):
+        return "domain_error", f"{shown} leaves [-1, 1] → {name}(x) = nan for |x| > 1"
+    if ev.op == "Atanh":
+        effects = ([f"{name}(±1) = ±inf"] if ev.made_inf and (low == -1 or high == 1) else []) + (
+            [f"{name}(x) = nan for |x| > 1"] if ev.made_nan and (low < -1 or high > 1) else [])
+        if effects:
+            return "domain_error", f"{shown} reaches ±1, the edge of atanh's domain (-1, 1) → " + ", ".join(effects)
+    if ev.op == "Acosh" and ev.made_nan and low < 1:
+        return "domain_error", f"input min {fmt(low)} < 1 → acosh(x) = nan for x < 1"
+    if ev.op == "Pow" and ev.made_nan and len(ev.inputs) > 1 and low < 0:
+        e_low, e_high = _min(ev.inputs[1]), _max(ev.inputs[1])
+        if e_low == e_high and float(e_low).is_integer():
+            return None
+        exponent = fmt(e_low) if e_low == e_high else f"in [{fmt(e_low)}, {fmt(e_high)}]"
+        return "domain_error", (
+            f"base min {fmt(low)} < 0 with exponent {exponent}: a negative number has no real "
+            "non-integer power → nan")
+    if ev.op in POLE_OPS:
+        return _pole(ev, x, low)
+    return None
+
+
+def _pole(ev, x, low):
+    """lgamma/digamma/polygamma are infinite at 0 and the negative integers;
+    a negative minimum that is not an integer only suggests one, so it is
+    claimed only where overflow cannot explain the result instead."""
+    if x.zero_count:
+        where, evidence = "0", _zeros(x)
+    elif low < 0 and low.is_integer():
+        where, evidence = fmt(low), f"input min {fmt(low)}"
+    elif low < 0 and _overflow_bound(ev) is None:
+        where, evidence = "a negative integer", f"{x.negative_count} of {x.size} values are negative (min {fmt(low)})"
+    else:
+        return None
+    return "domain_error", (
+        f"{evidence}: {ev.op.lower()} has a pole at {where} (it is infinite at 0, -1, -2, ...) → {ev.result}")
+
+
+def _divisor(ev):
+    """(numerator or None, divisor) of an op that divides; None otherwise."""
+    if ev.op in ("Reciprocal", "Inv", "Rsqrt") and ev.inputs:
+        return None, ev.inputs[0]
+    if ev.op == "SqrtGrad" and len(ev.inputs) == 2:
+        return ev.inputs[1], ev.inputs[0]  # dy * 0.5 / y, y = sqrt(x)
+    if ev.op in DIV_OPS and len(ev.inputs) >= 2:
+        return ev.inputs[0], ev.inputs[-1]
+    return None
+
+
+def _division_by_zero(ev):
+    if ev.op == "Mean" and ev.inputs and ev.inputs[0].size == 0 and ev.made_nan:
+        return "division_by_zero", "Mean of an empty tensor (0 values) divides a sum of 0 by a count of 0 → 0/0 = nan"
+    if ev.op == "Pow":
+        return _zero_to_negative_power(ev)
+    found = _divisor(ev)
+    if not found or not found[1].zero_count:
+        return None
+    numerator, divisor = found
+    results = []
+    if ev.op in ("FloorMod", "Mod", "TruncateMod"):
+        results += ["x mod 0 = nan"] if ev.made_nan else []
+    elif ev.made_inf:
+        results.append({"Reciprocal": "1/0 = inf", "Inv": "1/0 = inf", "Rsqrt": "1/sqrt(0) = inf",
+                        "SqrtGrad": "dy·0.5/0 = inf (sqrt's slope at 0 is infinite)"}.get(ev.op, "x/0 = inf"))
+    if ev.made_nan and numerator is not None and numerator.zero_count and ev.op in ("RealDiv", "Div"):
+        results.append("0/0 = nan")
+    if not results:
+        return None
+    smallest = fmt(divisor.min_abs_nonzero) if divisor.HasField("min_abs_nonzero") else "0.0"
+    return "division_by_zero", (
+        f"divisor {divisor.name or ''} has {_zeros(divisor)} (min |d| {smallest}) → "
+        + ", ".join(results) + _gradient_hint(ev.incident))
+
+
+def _zero_to_negative_power(ev):
+    if len(ev.inputs) < 2 or not ev.made_inf:
+        return None
+    base, low = ev.inputs[0], _min(ev.inputs[1])
+    if not base.zero_count or low is None or low >= 0:
+        return None
+    return "division_by_zero", (
+        f"base has {_zeros(base)} and exponent min {fmt(low)} < 0 → 0 ** {fmt(low)} = 1/0 = inf"
+        + (" (the gradient p·x^(p-1) of x^p at x = 0 for p < 1)" if ev.incident.phase == "backward" else ""))
+
+
+def _gradient_hint(incident):
+    """What a gradient's division computes, recognised from its producers in
+    the recorded graph (TF builds acos/asin/atanh gradients from plain ops)."""
+    chain = _producer_chain(incident)
+    if incident.op.type in ("Reciprocal", "Inv") and chain[:2] == ["Sqrt", "Sub"]:
+        return "; 1/sqrt(1 - x²) is the gradient of acos/asin, infinite at x = ±1"
+    if incident.op.type in ("Reciprocal", "Inv") and chain[:2] == ["Sub", "Square"]:
+        return "; 1/(1 - x²) is the gradient of atanh, infinite at x = ±1"
+    return ""
+
+
+def _producer_chain(incident, depth=3):
+    """Op types up the origin's line of sole producers (Identity skipped)."""
+    types = {node.name: node.type for node in incident.graph.nodes}
+    producers = {}
+    for edge in incident.graph.edges:
+        producers.setdefault(edge.target, []).append(edge.source)
+    name, chain = incident.op.name, []
+    for _ in range(4 * depth):  # bounded even if the graph were malformed
+        sources = producers.get(name, [])
+        if len(sources) != 1 or len(chain) == depth:
+            break
+        name = sources[0]
+        if types.get(name) != "Identity":
+            chain.append(types.get(name))
+    return chain
+
+
+def _exp_overflow(ev):
+    if ev.op not in EXP_OPS or not ev.inputs or not ev.made_inf:
+        return None
+    arg = ev.inputs[0]
+    high = _max(arg) if ev.op in ("Exp", "Expm1") else _largest(arg)  # cosh/sinh grow both ways
+    limit = math.log(DTYPE_MAX.get(arg.dtype, DTYPE_MAX["float32"]))
+    if ev.op in ("Sinh", "Cosh"):
+        limit += math.log(2)  # they are exp(|x|) / 2
+    if high is None or high <= limit:
+        return None
+    shown = "input max" if ev.op in ("Exp", "Expm1") else "largest |x|"
+    return "exp_overflow", f"{shown} {fmt(high)} > log({arg.dtype} max) = {limit:.1f} → exp overflows to inf"
+
+
+def _division_overflow(ev):
+    """A divisor that is not 0 but so close to it that the quotient exceeds
+    the dtype's max (1/x in float16 for |x| < 1.5e-5), including the
+    gradients of 1/x and 1/sqrt(x), -dy·y² and -dy·y³/2 with y = 1/x resp.
+    1/sqrt(x)."""
+    if not ev.made_inf or not ev.inputs:
+        return None
+    if ev.op in ("ReciprocalGrad", "RsqrtGrad") and len(ev.inputs) == 2:
+        y, dy = ev.inputs
+        power, scale = (2, 1.0) if ev.op == "ReciprocalGrad" else (3, 0.5)
+        bound = _log(scale * _largest(dy)) + power * _log(_largest(y))
+        how = (f"{ev.op} computes {'' if scale == 1 else '0.5·'}dy·y^{power} with |y| up to {fmt(_largest(y))} "
+               f"(its x as close to 0 as {fmt(_largest(y) ** -(power - 1))}) and |dy| up to {fmt(_largest(dy))}")
+    else:
+        found = _divisor(ev)
+        if not found or not found[1].HasField("min_abs_nonzero") or ev.op.endswith("Mod"):
+            return None
+        numerator, divisor = found
+        top = (_largest(numerator) if numerator is not None else 1.0) * (0.5 if ev.op == "SqrtGrad" else 1.0)
+        bound = _log(top) - _log(divisor.min_abs_nonzero) * (0.5 if ev.op == "Rsqrt" else 1.0)
+        how = (f"smallest non-zero |divisor| {fmt(divisor.min_abs_nonzero)}"
+               + (f", largest |numerator| {fmt(top)}" if numerator is not None else ""))
+    if bound < math.log(ev.limit) - ROUNDING_SLACK:
+        return None
+    return "division_overflow", f"{how} → |result| up to {fmt_log(bound)}{_against_max(ev, bound)}"
+
+
+# Rounding can carry a result whose exact value is a little under the max
+# over it (a float16 sum of many terms); a bound within 2x still counts.
+ROUNDING_SLACK = math.log(2)
+# Without a bound for the op, finite outputs this close to the max make
+# overflow the likely reading.
+NEAR_MAX = 0.01
+
+
+def _against_max(ev, log_bound):
+    relation = "over" if log_bound >= math.log(ev.limit) else "within rounding of"
+    return f", {relation} {ev.dtype} max {ev.limit:g} → {ev.result}"
+
+
+def _log_sum(logs):
+    """log(sum(exp(l))) without overflowing."""
+    top = max(logs)
+    return top if top == -math.inf else top + math.log(sum(math.exp(v - top) for v in logs))
+
+
+def _overflow_bound(ev):
+    """(log of an upper bound on |result| from the inputs' largest finite
+    |x|, how the op combines them), or None for ops with no such bound."""
+    op, inputs = ev.op, ev.inputs
+    logs = [_log(_largest(s)) for s in inputs]
+    if not inputs:
+        return None
+    if op in REDUCTION_OPS or op == "L2Loss":
+        power = 2 if op == "L2Loss" else 1
+        return power * logs[0] + _log(inputs[0].size), f"sums up to {inputs[0].size} of them"
+    if op in ("Add", "AddV2", "Sub", "AddN", "BiasAdd"):
+        return _log_sum(logs), "adds them"
+    if op in ("Mul", "MulNoNan") and len(inputs) == 2:
+        return sum(logs), "multiplies them"
+    if op == "Square":
+        return 2 * logs[0], "squares it"
+    if op == "SquaredDifference":
+        return 2 * _log_sum(logs), "squares their difference"
+    if op in CONTRACTION_OPS and len(inputs) >= 2:
+        products = logs[0] + logs[1] + _log(min(inputs[0].size, inputs[1].size))
+        return _log_sum([products] + logs[2:]), f"sums up to {min(inputs[0].size, inputs[1].size)} products"
+    if op == "Cast":
+        return logs[0], f"converts it to {ev.dtype}"
+    if op == "Pow" and len(inputs) == 2:
+        base, exponent = inputs
+        magnitudes = [logs[0]] + ([_log(base.min_abs_nonzero)] if base.HasField("min_abs_nonzero") else [])
+        corners = [e * m for e in (_min(exponent), _max(exponent)) if e is not None for m in magnitudes
+                   if e and m != -math.inf]
+        return max(corners, default=0.0), "raises it to the exponent"
+    if op == "Lgamma":
+        return (logs[0] + _log(_log(_largest(inputs[0]))) if logs[0] > 1 else 1.0), "≈ x·log(x) for large x"
+    return None
+
+
+def _float_overflow(ev):
+    sums = CONTRACTION_OPS | REDUCTION_OPS  # overflowing partial sums of both signs give nan
+    if not ev.inputs or not (ev.made_inf or ev.made_nan and ev.op in sums):
+        return None
+    biggest = max(_largest(s) for s in ev.inputs)
+    bound = _overflow_bound(ev)
+    if bound is not None:
+        log_bound, how = bound
+        if log_bound < math.log(ev.limit) - ROUNDING_SLACK:
+            return None  # the inputs cannot reach the max: not an overflow
+        return "float_overflow", (
+            f"all inputs finite (largest |x| {fmt(biggest)}); {ev.op} {how} → |result| up to "
+            f"{fmt_log(log_bound)}{_against_max(ev, log_bound)}")
+    outputs = max((_largest(s) for s in ev.incident.outputs), default=0.0)
+    if max(outputs, biggest) >= NEAR_MAX * ev.limit:
+        return "float_overflow", (
+            f"all inputs finite (largest |x| {fmt(biggest)}), finite outputs up to {fmt(outputs)}: "
+            f"{ev.op} works at {max(outputs, biggest) / ev.limit:.0%} of {ev.dtype} max {ev.limit:g}, "
+            f"so its other results likely went over it → {ev.result}")
+    return None
+
+
+def _unexplained(ev):
+    described = "; ".join(_describe_input(s) for s in ev.inputs) or "no float inputs"
+    bound = _overflow_bound(ev) if ev.inputs else None
+    why_not = ""
+    if bound and bound[0] < math.log(ev.limit) - ROUNDING_SLACK:
+        why_not = (f"; its result is at most {fmt_log(bound[0])}, below {ev.dtype} max {ev.limit:g}, "
+                   "so it is not an overflow")
+    elif bound:
+        why_not = f"; its result can reach {fmt_log(bound[0])}, but an overflow gives inf, not nan"
+    return f"{ev.op} produced {ev.result} from finite inputs ({described}){why_not}."
