@@ -2,13 +2,13 @@
 
 import os
 
-from tb_nantrace.report import cli
+from tb_nantrace.report import loader
 
 
 def read_back(logdir):
     """Runs of `logdir` as `nantrace report --json` describes them, read from
     the event files through TensorBoard's own data provider."""
-    return {run["run"]: run for run in cli.load_logdir(os.fspath(logdir))}
+    return {run["run"]: run for run in loader.load_logdir(os.fspath(logdir))}
 
 
 def origin(run):

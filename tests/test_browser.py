@@ -20,32 +20,31 @@ Without /usr/bin/chromium the module is skipped, unless the environment
 variable CI is set (then every test fails): CI must run these.
 """
 
+import importlib
 import os
 import re
 import runpy
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import pytest
 
-import pytest  # noqa: E402
+import demo.bce_saturation
+import demo.healthy
+import demo.relu_high_lr
+from tb_nantrace import metadata
+from tb_nantrace.proto import nantrace_pb2 as pb
+from tb_nantrace.writer import RecordWriter
+from tensorboard_process import TensorBoardProcess
 
 CHROMIUM = "/usr/bin/chromium"
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 if not os.path.exists(CHROMIUM) and not IN_CI:
     pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)", allow_module_level=True)
-if not IN_CI:
-    pytest.importorskip("playwright.sync_api")
-
-import keras  # noqa: E402
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
-import demo.bce_saturation  # noqa: E402
-import demo.healthy  # noqa: E402
-import demo.relu_high_lr  # noqa: E402
-from tb_nantrace import metadata  # noqa: E402
-from tb_nantrace.proto import nantrace_pb2 as pb  # noqa: E402
-from tb_nantrace.writer import RecordWriter  # noqa: E402
-from tensorboard_process import TensorBoardProcess  # noqa: E402
+# Without Playwright the module is skipped, except in CI (which must fail).
+playwright = (importlib.import_module("playwright.sync_api") if IN_CI
+              else pytest.importorskip("playwright.sync_api"))
+expect, sync_playwright = playwright.expect, playwright.sync_playwright
 
 expect.set_options(timeout=15_000)  # other machines' jobs may slow ours
 

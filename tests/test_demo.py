@@ -4,20 +4,15 @@ data providers (Python loader in-process, Rust data server and
 Guard mode (default) and exact mode must name the same origin."""
 
 import importlib
-import json
-import os
 import re
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import pytest
 
-import keras  # noqa: E402
-import pytest  # noqa: E402
-
-
-from demo import SCENARIOS  # noqa: E402
-from plugin_app import plugin_client  # noqa: E402
-from recorded import read_back  # noqa: E402
-from tensorboard_process import TensorBoardProcess, stop_all  # noqa: E402
+from demo import SCENARIOS
+from plugin_app import get_json, plugin_client
+from recorded import read_back
+from tensorboard_process import TensorBoardProcess, stop_all
 
 FAILING = [name for name in SCENARIOS if name != "healthy"]
 
@@ -133,13 +128,7 @@ def check_routes(get_json):
 def test_plugin_routes_through_wsgi(guard_logdir):
     root, _ = guard_logdir
     client = plugin_client(root)
-
-    def get_json(path):
-        response = client.get(path)
-        assert response.status_code == 200, response.data[:300]
-        return json.loads(response.data)
-
-    check_routes(get_json)
+    check_routes(lambda path: get_json(client, path))
 
 
 def test_real_tensorboard_both_loaders(guard_logdir):

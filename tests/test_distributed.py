@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from recorded import read_back
-from tb_nantrace.report import cli
+from tb_nantrace.report import json_report, loader
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "tests", "scripts", "train_distributed.py")
@@ -62,11 +62,11 @@ def test_multi_worker_each_worker_its_own_run(tmp_path):
     # Both stop at step 2 with finite weights: no worker applied the update.
     for result in results:
         assert result["weights_finite"] and result["iterations"] == 2
-    runs = {run["run"]: run for run in cli.load_logdir(str(tmp_path / "logs"))}
+    runs = {run["run"]: run for run in loader.load_logdir(str(tmp_path / "logs"))}
     assert set(runs) == {"worker-0", "worker-1"}
     bad = runs["worker-1"]["incidents"][0]
     assert (bad["step"], bad["replica"]) == (2, 1)
     assert bad["inputs"][0]["nan"] == 8  # worker 1's batch: 8 rows, all NaN
     assert "another replica or worker" in runs["worker-0"]["incidents"][0]["note"]
-    first = cli.first_incident(list(runs.values()))
+    first = json_report.first_incident(list(runs.values()))
     assert (first["run"], first["step"], first["replica"]) == ("worker-1", 2, 1)

@@ -16,12 +16,10 @@ A failure prints the seed and case number; every case is reproducible from
 them. NANTRACE_FUZZ_SCALE=10 runs ten times as many cases.
 """
 
-import io
 import os
 import random
 import re
 import urllib.parse
-from contextlib import redirect_stderr, redirect_stdout
 
 import numpy as np
 import pytest
@@ -34,10 +32,11 @@ from tensorboard.data import provider as provider_lib
 from tensorboard import context as tb_context
 
 import event_files as ef
+from fake_provider import FakeProvider
 from plugin_app import plugin_app
 from tb_nantrace import metadata, reader, records
 from tb_nantrace.proto import nantrace_pb2 as pb
-from tb_nantrace.report import cli
+from tb_nantrace.report import json_report, loader
 from tensorboard_process import strict_json_loads
 
 SCALE = max(1, int(os.environ.get("NANTRACE_FUZZ_SCALE", "1")))
@@ -48,8 +47,8 @@ INF, NAN = float("inf"), float("nan")
 
 
 def strict(value):
-    """reader.dumps must accept it, and the text must be strict JSON."""
-    text = reader.dumps(value)
+    """records.dumps must accept it, and the text must be strict JSON."""
+    text = records.dumps(value)
     strict_json_loads(text)
     return text
 
@@ -140,49 +139,13 @@ def mutate(rng, data, pool=()):
 
 
 def to_dict(message):
-    if isinstance(message, pb.Incident):
-        return records.incident_to_dict(message)
-    if isinstance(message, pb.Warning):
-        return records.warning_to_dict(message)
-    if isinstance(message, pb.RunInfo):
-        return records.run_info_to_dict(message)
-    return None  # windows and chunks are only read through the reader
+    """The message's JSON-ready dict, by the record table; None for windows
+    and chunks (only read through the reader)."""
+    record = next(r for r in metadata.RECORDS if isinstance(message, r.message))
+    return record.to_dict(message) if record.to_dict is not None else None
 
 
 # ---------------------------------------------------------------- (a) parser and reader
-
-
-class FakeProvider:
-    """Serves given TensorDatum lists; `broken` tags make read_tensors fail
-    as a provider does when it cannot turn a tensor into an array."""
-
-    def __init__(self, data, contents, broken=()):
-        self.data, self.contents, self.broken = data, contents, set(broken)
-
-    def list_tensors(self, ctx, *, experiment_id, plugin_name, run_tag_filter=None):
-        runs = run_tag_filter.runs if run_tag_filter is not None else None
-        return {
-            run: {tag: provider_lib.TensorTimeSeries(
-                max_step=max((d.step for d in series), default=0), max_wall_time=0.0,
-                plugin_content=self.contents.get((run, tag), b""), description="",
-                display_name="") for tag, series in tags.items()}
-            for run, tags in self.data.items() if runs is None or run in runs
-        }
-
-    def read_tensors(self, ctx, *, experiment_id, plugin_name, downsample=None,
-                     run_tag_filter=None):
-        runs, tags = run_tag_filter.runs, run_tag_filter.tags
-        out = {}
-        for run, series_by_tag in self.data.items():
-            if runs is not None and run not in runs:
-                continue
-            for tag, series in series_by_tag.items():
-                if tags is not None and tag not in tags:
-                    continue
-                if (run, tag) in self.broken:
-                    raise ValueError("buffer size must be a multiple of element size")
-                out.setdefault(run, {})[tag] = series
-        return out
 
 
 def random_tag(rng, kind):
@@ -312,7 +275,7 @@ def client(tmp_path_factory):
                 tensor_shape=tensor_shape_pb2.TensorShapeProto(
                     dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)])))
     bad.write(root / "c")
-    cli._avoid_tensorflow(".")  # as `nantrace report` does, when TF is not loaded yet
+    loader.avoid_tensorflow(".")  # as `nantrace report` does, when TF is not loaded yet
     app = EnvironRecorder(plugin_app(root))
     return Client(app), app
 
@@ -512,15 +475,8 @@ def broken_file(rng):
     return bytes(data)
 
 
-def run_report(*args):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = cli.main(["report", *map(str, args)])
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.mark.parametrize("seed", [31, 32])
-def test_fuzz_report_on_broken_event_files(tmp_path, seed):
+def test_fuzz_report_on_broken_event_files(tmp_path, report, seed):
     rng = random.Random(seed)
     codes = {}
     for case in range(90 * SCALE):
@@ -532,7 +488,7 @@ def test_fuzz_report_on_broken_event_files(tmp_path, seed):
                            name="events.out.tfevents.1700000009.host.2.nantrace")
             ef.Run().write(logdir / "other" / "deep", broken_file(rng))
         as_json = rng.random() < 0.8
-        code, out, err = run_report(logdir, *(["--json"] if as_json else []))
+        code, out, err = report(logdir, *(["--json"] if as_json else []))
         codes[code] = codes.get(code, 0) + 1
         assert code in (0, 1, 2), f"{where}: exit {code}\n{err[-2000:]}"
         # A readable directory is never "unreadable": exit 2 only when no
@@ -543,12 +499,12 @@ def test_fuzz_report_on_broken_event_files(tmp_path, seed):
             continue
         if as_json:
             try:
-                report = strict_json_loads(out)
+                body = strict_json_loads(out)
             except ValueError as error:
                 raise AssertionError(f"{where}: {error}\n{out[:1000]}") from error
-            assert report["format"] == cli.FORMAT and report["runs"], where
-            assert (code == 1) == any(run["incidents"] for run in report["runs"]), where
-            for run in report["runs"]:
+            assert body["format"] == json_report.FORMAT and body["runs"], where
+            assert (code == 1) == any(run["incidents"] for run in body["runs"]), where
+            for run in body["runs"]:
                 assert isinstance(run["skipped"], int) and run["skipped"] >= 0, where
         else:
             assert out.startswith("nantrace report: "), where

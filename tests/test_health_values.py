@@ -3,14 +3,13 @@ update norms per layer checked against the weights themselves, and a
 refused step's non-finite gradient counts against the parameter counts.
 Read back through the plugin's routes, as the NaN Trace tab reads them."""
 
-import json
-
 import numpy as np
 import pytest
 
+import tb_nantrace as nantrace
+from plugin_app import get_json, plugin_client
+
 keras = pytest.importorskip("keras")
-import tb_nantrace as nantrace  # noqa: E402
-from plugin_app import plugin_client  # noqa: E402
 
 LR = 0.05
 
@@ -24,12 +23,6 @@ def linear_model():
 
 def series(payload, metric, layer):
     return next(s for s in payload["series"] if s["metric"] == metric and s["layer"] == layer)
-
-
-def get(client, path):
-    response = client.get("/data/plugin/nantrace/" + path)
-    assert response.status_code == 200, response.data[:300]
-    return json.loads(response.data)
 
 
 def test_norms_and_update_ratio_match_the_weights(tmp_path):
@@ -48,7 +41,7 @@ def test_norms_and_update_ratio_match_the_weights(tmp_path):
     with nantrace.record(str(tmp_path / "run")):
         model.fit(x, y, batch_size=16, epochs=5, verbose=0, shuffle=False, callbacks=[KeepWeights()])
 
-    timeline = get(plugin_client(tmp_path), "timeline?run=run&stats=last&max_points=100")
+    timeline = get_json(plugin_client(tmp_path), "timeline?run=run&stats=last&max_points=100")
     assert timeline["steps"][-1] == 4
     squares = {}
     for layer in ("hidden", "out"):
@@ -75,7 +68,7 @@ def test_refused_step_counts_its_nonfinite_gradients(tmp_path):
     with nantrace.record(str(tmp_path / "run")):
         model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
 
-    window = get(plugin_client(tmp_path), "window?run=run&incident=0")
+    window = get_json(plugin_client(tmp_path), "window?run=run&incident=0")
     assert window["steps"] == [0, 1, 2]
     # Dense(4 -> 3): 12 + 3 values; Dense(3 -> 1): 3 + 1.
     assert series(window, "grad_nonfinite", "hidden")["values"] == [0, 0, 15]
@@ -102,12 +95,12 @@ def test_relu_statistics_and_a_dead_layer(tmp_path):
 
     alive = np.maximum(x @ model.get_layer("alive").kernel.numpy() + model.get_layer("alive").bias.numpy(), 0)
     client = plugin_client(tmp_path)
-    timeline = get(client, "timeline?run=run&stats=last,max&max_points=100")
+    timeline = get_json(client, "timeline?run=run&stats=last,max&max_points=100")
     assert series(timeline, "act_zero_frac", "alive")["last"][-1] == pytest.approx((alive == 0).mean())
     assert series(timeline, "act_max_abs", "alive")["last"][-1] == pytest.approx(alive.max(), rel=1e-6)
     assert series(timeline, "act_zero_frac", "dead")["last"][-1] == 1.0
     assert series(timeline, "act_max_abs", "dead")["max"][-1] == 0.0
-    run = get(client, "run?run=run")
+    run = get_json(client, "run?run=run")
     warnings = [(w["code"], w["layer"]) for w in run["warnings"]]
     assert warnings == [("dead_relu", "dead")]
 
@@ -122,7 +115,7 @@ def test_health_every_n_steps_keeps_the_failing_step(tmp_path):
     with nantrace.record(str(tmp_path / "run"), health=4):
         model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
 
-    window = get(plugin_client(tmp_path), "window?run=run&incident=0")
+    window = get_json(plugin_client(tmp_path), "window?run=run&incident=0")
     assert window["steps"] == [0, 4, 6]
     assert series(window, "grad_nonfinite", "out")["values"] == [0, 0, 4]
 

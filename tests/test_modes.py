@@ -1,16 +1,12 @@
 """Guard mode (default) against exact mode, mixed precision, on_nan="skip"."""
 
-import os
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import tb_nantrace as nantrace  # noqa: E402
-from recorded import origin, read_back  # noqa: E402
+import tb_nantrace as nantrace
+from recorded import origin, read_back
 
 
 def relu_regressor(seed=2):

@@ -10,15 +10,13 @@ import subprocess
 import sys
 import textwrap
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pytest
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import tb_nantrace as nantrace  # noqa: E402
-from recorded import read_back  # noqa: E402
-from tb_nantrace.report import cli  # noqa: E402
+import tb_nantrace as nantrace
+from recorded import read_back
+from tb_nantrace.report import loader
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "tests", "scripts", "train_bad_batch.py")
@@ -95,7 +93,7 @@ def test_redact_leaves_out_code_paths_and_host(tmp_path):
     assert LOSS_CODE not in redacted
     assert str(project).encode() not in redacted
     assert socket.gethostname().encode() not in redacted
-    (run,) = cli.load_logdir(str(tmp_path / "logs"))
+    (run,) = loader.load_logdir(str(tmp_path / "logs"))
     assert run["incidents"][0]["source"]["file"] == "train.py"  # the name stays
     assert run["incidents"][0]["source"]["code"] == ""
 
@@ -128,7 +126,7 @@ def test_ram_filesystem_logdir():
     x[20, 0] = np.inf
     with nantrace.record("ram://nantrace-test/run"):
         model.fit(x, np.ones((32, 1), "float32"), batch_size=16, shuffle=False, verbose=0)
-    (run,) = cli.load_logdir("ram://nantrace-test")
+    (run,) = loader.load_logdir("ram://nantrace-test")
     assert [(i["step"], i["phase"]) for i in run["incidents"]] == [(1, "input")]
 
 

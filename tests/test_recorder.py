@@ -3,15 +3,13 @@ the event files it wrote."""
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import tb_nantrace as nantrace  # noqa: E402
-from recorded import origin, read_back  # noqa: E402
+import tb_nantrace as nantrace
+from recorded import origin, read_back
 
 
 def small_regressor(name="out"):

@@ -27,10 +27,11 @@ from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 from tensorboard.data import provider as provider_lib
 
 import event_files as ef
-from plugin_app import plugin_client
+from fake_provider import FakeProvider
+from plugin_app import get_json, plugin_client
 from tb_nantrace import metadata, reader, records
 from tb_nantrace.proto import nantrace_pb2 as pb
-from tb_nantrace.report import cli
+from tb_nantrace.report import cli, loader
 from tensorboard_process import strict_json_loads
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +45,7 @@ def tf_free():
     not loaded yet (and only then): with TensorBoard's TF-free reader. When
     other test modules already loaded TensorFlow, TensorBoard reads with it;
     both readers stop at the same broken records."""
-    cli._avoid_tensorflow(".")
+    loader.avoid_tensorflow(".")
 
 
 def client_for(root):
@@ -52,23 +53,8 @@ def client_for(root):
     return plugin_client(root)
 
 
-def get(client, route, status=200, **params):
-    query = urllib.parse.urlencode(params)
-    response = client.get(f"{PLUGIN}/{route}" + (f"?{query}" if query else ""))
-    body = response.get_data(as_text=True)
-    assert response.status_code == status, body
-    assert response.headers["Content-Type"].startswith("application/json"), body
-    return strict_json_loads(body)
-
-
-def report(capsys, *args):
-    code = cli.main(["report", *map(str, args)])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def report_json(capsys, path, expect_code=1):
-    code, out, err = report(capsys, path, "--json")
+def report_json(report, path, expect_code=1):
+    code, out, err = report(path, "--json")
     assert code == expect_code, err
     body = strict_json_loads(out)
     return {run["run"]: run for run in body["runs"]}, body
@@ -197,7 +183,7 @@ RUNS = ["badtensor", "corrupt", "good", "health_only", "newer", "truncated"]
 
 
 def test_run_list_shows_every_run_and_what_was_skipped(hostile_client):
-    body = get(hostile_client, "runs")
+    body = get_json(hostile_client, "runs")
     runs = {r["run"]: r for r in body["runs"]}
     assert [r["run"] for r in body["runs"]] == RUNS
     assert runs["good"] == {"run": "good", "status": "incident", "steps": 10,
@@ -217,25 +203,25 @@ def test_run_list_shows_every_run_and_what_was_skipped(hostile_client):
 
 
 def test_truncated_event_file_keeps_the_records_before_the_cut(hostile_client, hostile,
-                                                               capsys):
-    detail = get(hostile_client, "run", run="truncated")
+                                                               report):
+    detail = get_json(hostile_client, "run", run="truncated")
     assert [bare(i) for i in detail["incidents"]] == [expected(m) for m in TRUNCATED[:3]]
     assert detail["steps"] == 8 and detail["info"]["status"] == "running"
-    runs, _ = report_json(capsys, hostile / "truncated")
+    runs, _ = report_json(report, hostile / "truncated")
     (run,) = runs.values()
     assert [i["index"] for i in run["incidents"]] == [0, 1, 2]
     (stopped,) = run["load_errors"]
     assert stopped["file"] == ef.FILE_NAME and "truncated" in stopped["error"]
-    code, out, _ = report(capsys, hostile / "truncated")
+    code, out, _ = report(hostile / "truncated")
     assert code == 1
     assert f"warning: {ef.FILE_NAME}: " in out and "records after it were not read" in out
 
 
-def test_corrupt_event_files_keep_the_rest_of_the_run(hostile_client, hostile, capsys):
-    detail = get(hostile_client, "run", run="corrupt")
+def test_corrupt_event_files_keep_the_rest_of_the_run(hostile_client, hostile, report):
+    detail = get_json(hostile_client, "run", run="corrupt")
     # File 1 whole; file 2 (random bytes) nothing; file 3 up to the bad CRC.
     assert [bare(i) for i in detail["incidents"]] == [expected(m) for m in CORRUPT[:2]]
-    runs, _ = report_json(capsys, hostile / "corrupt")
+    runs, _ = report_json(report, hostile / "corrupt")
     assert [i["op"]["type"] for i in runs["."]["incidents"]] == ["Op0", "Op1"]
     assert [e["file"] for e in runs["."]["load_errors"]] == [
         "events.out.tfevents.1700000001.h.1.nantrace",
@@ -243,8 +229,8 @@ def test_corrupt_event_files_keep_the_rest_of_the_run(hostile_client, hostile, c
     ]
 
 
-def test_newer_schema_is_read_and_unknown_kinds_are_said(hostile_client, hostile, capsys):
-    detail = get(hostile_client, "run", run="newer")
+def test_newer_schema_is_read_and_unknown_kinds_are_said(hostile_client, hostile, report):
+    detail = get_json(hostile_client, "run", run="newer")
     (incident,) = detail["incidents"]
     assert bare(incident) == expected(NEWER_INCIDENT)  # unknown fields ignored
     assert [{k: v for k, v in w.items() if k != "session"} for w in detail["warnings"]] == [
@@ -254,50 +240,50 @@ def test_newer_schema_is_read_and_unknown_kinds_are_said(hostile_client, hostile
     assert detail["skipped"] == 0
     assert detail["unknown_kinds"] == {"graph_v2": 1, "incident_v2": 1}
 
-    window = get(hostile_client, "window", run="newer", incident=0)
+    window = get_json(hostile_client, "window", run="newer", incident=0)
     assert window["steps"] == [7, 8]
     assert [(s["metric"], s["layer"], s["values"]) for s in window["series"]] == [
         ("loss", None, [1.0, 1.5]), ("grad_norm", "rate", [2.0, "NaN"]),
         ("act_max_abs", None, [3.0, 4.0])]
 
-    runs, _ = report_json(capsys, hostile / "newer")
+    runs, _ = report_json(report, hostile / "newer")
     run = runs["."]
     assert run["unknown_kinds"] == {"graph_v2": 1, "incident_v2": 1}
     assert run["incidents"][0]["trend"] == {"loss": [[7, 1.0], [8, 1.5]],
                                             "grad_norm[rate]": [[7, 2.0], [8, "NaN"]]}
-    code, out, _ = report(capsys, hostile / "newer")
+    code, out, _ = report(hostile / "newer")
     assert code == 1
     assert "does not know were ignored" in out and "graph_v2 (1), incident_v2 (1)" in out
 
 
-def test_run_with_health_data_only(hostile_client, hostile, capsys):
-    detail = get(hostile_client, "run", run="health_only")
+def test_run_with_health_data_only(hostile_client, hostile, report):
+    detail = get_json(hostile_client, "run", run="health_only")
     assert (detail["status"], detail["steps"], detail["info"], detail["incidents"]) == (
         "healthy", 320, None, [])
-    timeline = get(hostile_client, "timeline", run="health_only", stats="min,max,last")
+    timeline = get_json(hostile_client, "timeline", run="health_only", stats="min,max,last")
     assert timeline["points"] == 5 and timeline["skipped"] == 0
     assert timeline["steps"] == [63, 127, 191, 255, 319]
     loss = next(s for s in timeline["series"] if s["metric"] == "loss")
     assert loss["max"] == [c.max[0] for c in CHUNKS]
     assert timeline["incidents"] == [] and timeline["warnings"] == []
-    assert "error" in get(hostile_client, "window", 404, run="health_only", incident=0)
-    code, out, _ = report(capsys, hostile / "health_only")
+    assert "error" in get_json(hostile_client, "window", 404, run="health_only", incident=0)
+    code, out, _ = report(hostile / "health_only")
     assert code == 0 and "run .: healthy  steps 320" in out
 
 
-def test_tensors_no_writer_produces_are_skipped_and_counted(hostile_client, hostile, capsys):
-    detail = get(hostile_client, "run", run="badtensor")
+def test_tensors_no_writer_produces_are_skipped_and_counted(hostile_client, hostile, report):
+    detail = get_json(hostile_client, "run", run="badtensor")
     assert [bare(i) for i in detail["incidents"]] == [expected(ef.incident())]
     assert detail["skipped"] == 3
-    timeline = get(hostile_client, "timeline", run="badtensor")
+    timeline = get_json(hostile_client, "timeline", run="badtensor")
     assert timeline["skipped"] == 3 and timeline["points"] == 0
     # The window's tensor cannot be read: not "no window", but "unreadable".
-    missing = get(hostile_client, "window", 404, run="badtensor", incident=0)
+    missing = get_json(hostile_client, "window", 404, run="badtensor", incident=0)
     assert missing["skipped"] == 1 and "unreadable" in missing["error"]
 
-    runs, _ = report_json(capsys, hostile / "badtensor")
+    runs, _ = report_json(report, hostile / "badtensor")
     assert runs["."]["skipped"] == 4  # + the window, read for the trend
-    code, out, _ = report(capsys, hostile / "badtensor")
+    code, out, _ = report(hostile / "badtensor")
     assert code == 1 and "warning: 4 unreadable record(s) skipped" in out
 
 
@@ -311,8 +297,8 @@ def test_every_route_of_every_hostile_run_answers_json(hostile_client):
             strict_json_loads(response.get_data(as_text=True))
 
 
-def test_report_of_the_whole_hostile_logdir(hostile, capsys):
-    runs, body = report_json(capsys, hostile)
+def test_report_of_the_whole_hostile_logdir(hostile, report):
+    runs, body = report_json(report, hostile)
     assert list(runs) == RUNS
     assert body["skipped_paths"] == []
     assert {run: r["skipped"] for run, r in runs.items()} == {
@@ -320,7 +306,7 @@ def test_report_of_the_whole_hostile_logdir(hostile, capsys):
     assert {run: len(r["load_errors"]) for run, r in runs.items()} == {
         "badtensor": 0, "corrupt": 2, "good": 0, "health_only": 0, "newer": 0, "truncated": 1}
     assert runs["health_only"]["status"] == "healthy" and runs["health_only"]["steps"] == 320
-    code, out, _ = report(capsys, hostile)
+    code, out, _ = report(hostile)
     assert code == 1 and "(6 runs, 5 with incidents)" in out
 
 
@@ -328,7 +314,7 @@ def test_report_of_the_whole_hostile_logdir(hostile, capsys):
 # loader itself gives up on
 
 
-def test_report_skips_events_that_are_not_events(tmp_path, capsys):
+def test_report_skips_events_that_are_not_events(tmp_path, report):
     """A record with a right CRC whose bytes are not an Event makes
     EventMultiplexer.Reload() raise: the report skips it and reads on."""
     before = ef.Run().run_start().incident(ef.incident(index=0, step=3))
@@ -338,7 +324,7 @@ def test_report_skips_events_that_are_not_events(tmp_path, capsys):
     data = before.data() + ef.frame(b"\x0a\xff\xff\xff not an event") + after.data()
     ef.Run().write(tmp_path / "run", data)
     ef.Run().run_start().incident(ef.incident()).write(tmp_path / "other")
-    runs, _ = report_json(capsys, tmp_path)
+    runs, _ = report_json(report, tmp_path)
     assert [i["step"] for i in runs["run"]["incidents"]] == [3, 8]
     assert runs["run"]["skipped"] == 1 and runs["other"]["skipped"] == 0
 
@@ -367,16 +353,16 @@ def test_report_survives_a_record_length_too_large_to_read(tmp_path):
 # ---------------------------------------------------------------- empty and nested logdirs
 
 
-def test_empty_logdir(tmp_path, capsys):
+def test_empty_logdir(tmp_path, report):
     (tmp_path / "empty_run").mkdir()
     (tmp_path / "zero").mkdir()
     (tmp_path / "zero" / ef.FILE_NAME).write_bytes(b"")  # an event file, never written
     client = client_for(tmp_path)
-    assert get(client, "runs") == {"runs": []}
+    assert get_json(client, "runs") == {"runs": []}
     for route in ("run", "timeline"):
-        assert "error" in get(client, route, 404, run="empty_run")
-    assert "error" in get(client, "window", 404, run="zero", incident=0)
-    code, out, err = report(capsys, tmp_path, "--json")
+        assert "error" in get_json(client, route, 404, run="empty_run")
+    assert "error" in get_json(client, "window", 404, run="zero", incident=0)
+    code, out, err = report(tmp_path, "--json")
     assert (code, out) == (2, "") and "no nantrace records under" in err
 
 
@@ -403,29 +389,29 @@ def nested(tmp_path_factory):
 def test_nested_runs_listed_and_read_each_its_own(nested):
     client = client_for(nested)
     names = ["."] + sorted(NESTED)
-    assert [r["run"] for r in get(client, "runs")["runs"]] == names
+    assert [r["run"] for r in get_json(client, "runs")["runs"]] == names
     for i, name in enumerate(NESTED):
-        detail = get(client, "run", run=name)
+        detail = get_json(client, "run", run=name)
         assert detail["run"] == name
         assert [(x["op"]["type"], x["step"]) for x in detail["incidents"]] == [(f"Op{i}", 10 + i)]
-    assert get(client, "run", run=".")["incidents"][0]["op"]["type"] == "RootOp"
+    assert get_json(client, "run", run=".")["incidents"][0]["op"]["type"] == "RootOp"
     for missing in ("scalars_only", "alice", "alice/empty", "bob/exp1", "../nested/alice/exp1"):
-        get(client, "run", 404, run=missing)
+        get_json(client, "run", 404, run=missing)
 
 
-def test_nested_runs_reported(nested, capsys):
-    runs, body = report_json(capsys, nested)
+def test_nested_runs_reported(nested, report):
+    runs, body = report_json(report, nested)
     assert list(runs) == ["."] + sorted(NESTED)
     assert [runs[name]["incidents"][0]["op"]["type"] for name in NESTED] == [
         f"Op{i}" for i in range(len(NESTED))]
-    code, out, _ = report(capsys, nested)
+    code, out, _ = report(nested)
     for name in NESTED:
         assert f"run {name}: INCIDENT  steps " in out
-    runs, _ = report_json(capsys, nested / "bob")
+    runs, _ = report_json(report, nested / "bob")
     assert list(runs) == ["exp1/seed0", "exp1/seed1"]
 
 
-def test_directory_name_that_is_not_utf8(tmp_path, capsys):
+def test_directory_name_that_is_not_utf8(tmp_path, report):
     """TensorBoard's directory walk (TF-free or TensorFlow's) fails on the
     whole logdir at such a name: the report walks it itself and says what
     it skipped."""
@@ -436,60 +422,42 @@ def test_directory_name_that_is_not_utf8(tmp_path, capsys):
     except OSError:
         pytest.skip("this filesystem refuses names that are not UTF-8")
     ef.Run().run_start().incident(ef.incident()).write(os.fsdecode(bad))
-    runs, body = report_json(capsys, tmp_path)
+    runs, body = report_json(report, tmp_path)
     assert list(runs) == ["good"]
     (skipped,) = body["skipped_paths"]
     assert skipped["path"].endswith("caf\\xe9") and "UTF-8" in skipped["reason"]
-    code, out, _ = report(capsys, tmp_path)
+    code, out, _ = report(tmp_path)
     assert code == 1 and "warning: skipped " in out and "caf\\xe9" in out
 
 
-def test_report_text_cannot_drive_the_terminal(tmp_path, capsys):
+def test_report_text_cannot_drive_the_terminal(tmp_path, report):
     hostile = ef.incident(op="Log\x1b[2J\x1b]0;pwned\x07", layer="dense\r\x9b31m")
     hostile.cause.summary = "fine\x1b[31m red"
     ef.Run().run_start().incident(hostile).write(tmp_path / "run\x1bname")
-    code, out, _ = report(capsys, tmp_path)
+    code, out, _ = report(tmp_path)
     assert code == 1
     assert not any(ord(c) < 32 and c not in "\n\t" or 0x7f <= ord(c) < 0xa0 for c in out)
     assert "Log\\x1b[2J\\x1b]0;pwned\\x07" in out and "run run\\x1bname" in out
-    runs, _ = report_json(capsys, tmp_path)  # JSON keeps the strings exactly
+    runs, _ = report_json(report, tmp_path)  # JSON keeps the strings exactly
     assert runs["run\x1bname"]["incidents"][0]["op"]["type"] == "Log\x1b[2J\x1b]0;pwned\x07"
 
 
 def test_one_unreadable_tag_costs_a_few_reads_not_one_per_tag():
     """A provider read fails as a whole on one bad tensor: the reader
     narrows it down by halves and loses that tag only."""
-    tags = {f"{run}:{metadata.incident_tag(S, i)}": (run, metadata.incident_tag(S, i))
-            for run in ("a", "b", "c") for i in range(100)}
+    pairs = [(run, metadata.incident_tag(S, i)) for run in ("a", "b", "c") for i in range(100)]
     bad = ("b", metadata.incident_tag(S, 37))
-    payloads = {pair: np.array(ef.incident(index=int(pair[1][-4:]), step=int(pair[1][-4:]))
-                               .SerializeToString(), dtype=object) for pair in tags.values()}
-    calls = []
-
-    class Provider:
-        def list_tensors(self, ctx, *, experiment_id, plugin_name, run_tag_filter=None):
-            return {run: {tag: provider_lib.TensorTimeSeries(
-                max_step=0, max_wall_time=0.0, plugin_content=metadata.KIND_INCIDENT,
-                description="", display_name="") for r, tag in tags.values() if r == run}
-                for run in ("a", "b", "c")}
-
-        def read_tensors(self, ctx, *, experiment_id, plugin_name, downsample=None,
-                         run_tag_filter=None):
-            pairs = [(r, t) for r, t in tags.values()
-                     if r in run_tag_filter.runs and t in run_tag_filter.tags]
-            calls.append(len(pairs))
-            if bad in pairs:
-                raise ValueError("buffer size must be a multiple of element size")
-            out = {}
-            for run, tag in pairs:
-                out.setdefault(run, {})[tag] = [
-                    provider_lib.TensorDatum(step=0, wall_time=1.0, numpy=payloads[(run, tag)])]
-            return out
-
-    summaries = {s["run"]: s for s in reader.list_runs(Provider(), tb_context.RequestContext())}
+    data = {}
+    for run, tag in pairs:
+        index = int(tag[-4:])
+        payload = np.array(ef.incident(index=index, step=index).SerializeToString(), dtype=object)
+        data.setdefault(run, {})[tag] = [
+            provider_lib.TensorDatum(step=0, wall_time=1.0, numpy=payload)]
+    provider = FakeProvider(data, {pair: metadata.KIND_INCIDENT for pair in pairs}, broken=[bad])
+    summaries = {s["run"]: s for s in reader.list_runs(provider, tb_context.RequestContext())}
     assert {run: (s["incident_count"], s["skipped"]) for run, s in summaries.items()} == {
         "a": (100, 0), "b": (99, 1), "c": (100, 0)}
-    assert len(calls) <= 20, calls  # not 300
+    assert len(provider.reads) <= 20, provider.reads  # not 300
 
 
 def test_report_text_on_an_ascii_terminal(nested, monkeypatch):

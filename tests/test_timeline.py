@@ -2,11 +2,10 @@
 the real writer on the recorder's chunk schedule). Latency is measured in
 benchmarks/timeline_route.py, not here."""
 
-import json
 import os
 
 import pytest
-from plugin_app import plugin_client
+from plugin_app import get_json, plugin_client
 from synthetic_runs import columns, write_long_run
 
 STEPS = 1_000_000
@@ -22,12 +21,6 @@ def long_run(tmp_path_factory):
     return root, chunks, client
 
 
-def get(client, path, status=200):
-    response = client.get("/data/plugin/nantrace/" + path)
-    assert response.status_code == status, response.data[:300]
-    return json.loads(response.data)
-
-
 def test_bytes_per_step_stay_bounded(long_run):
     root, chunks, _ = long_run
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)
@@ -37,7 +30,7 @@ def test_bytes_per_step_stay_bounded(long_run):
 
 def test_timeline_covers_the_run_downsampled_on_the_server(long_run):
     _, _, client = long_run
-    timeline = get(client, "timeline?run=run")
+    timeline = get_json(client, "timeline?run=run")
     assert timeline["points"] <= 500 and timeline["chunks"] <= 100
     assert timeline["steps"] == sorted(timeline["steps"])
     assert timeline["steps"][-1] == STEPS - 1
@@ -48,7 +41,7 @@ def test_timeline_covers_the_run_downsampled_on_the_server(long_run):
     assert [i["step"] for i in timeline["incidents"]] == [STEPS - 1]
     assert [w["step"] for w in timeline["warnings"]] == [1000, STEPS // 2, STEPS - 20]
 
-    coarse = get(client, "timeline?run=run&max_points=10&metric=loss&stats=min,max,last")
+    coarse = get_json(client, "timeline?run=run&max_points=10&metric=loss&stats=min,max,last")
     assert coarse["points"] == 10 and len(coarse["series"]) == 1
     (loss,) = coarse["series"]
     assert all(lo <= hi for lo, hi in zip(loss["min"], loss["max"]))
@@ -56,7 +49,7 @@ def test_timeline_covers_the_run_downsampled_on_the_server(long_run):
 
 def test_window_is_full_resolution(long_run):
     _, _, client = long_run
-    window = get(client, "window?run=run&incident=0")
+    window = get_json(client, "window?run=run&incident=0")
     assert window["steps"] == list(range(STEPS - 256, STEPS))
     assert all(len(s["values"]) == 256 for s in window["series"])
 
@@ -76,4 +69,4 @@ def test_window_is_full_resolution(long_run):
 )
 def test_bad_parameters_get_json_errors(long_run, path, status):
     _, _, client = long_run
-    assert "error" in get(client, path, status)
+    assert "error" in get_json(client, path, status)
