@@ -119,6 +119,8 @@ POSITIVE = [
     ("cosh_of_large_negative", "Cosh", [[-100.0]], [INF], {}, "exp_overflow", r"largest \|x\| 100"),
     ("square_overflow", "Square", [[1.5e21]], [INF], {}, "float_overflow",
      r"largest \|x\| 1\.5e\+21.*squares it → \|result\| up to 2\.25e\+42, over float32 max"),
+    ("square_within_rounding_of_the_max", "Square", [[1.5e19]], [INF], {}, "float_overflow",
+     r"up to 2\.25e\+38, within rounding of float32 max"),
     ("float16_matmul_overflow", "MatMul", [[200.0] * 64, [100.0] * 32], [INF], {"dtype": "float16"},
      "float_overflow", r"sums up to 32 products.*float16 max 65504"),
     ("add_overflow", "AddV2", [[3e38], [3e38]], [INF], {}, "float_overflow", r"adds them"),
@@ -191,7 +193,7 @@ SMALL_INPUTS = [
     ("AddV2", [[0.909], [1.0]]), ("Sum", [[0.909] * 100]), ("Cast", [[0.909]]),
     ("Pow", [[0.909], [3.0]]), ("CustomKernel", [[0.909]]), ("Exp", [[50.0]]),
     ("SqrtGrad", [[1e-3], [0.909]]), ("RealDiv", [[0.909], [1e-3]]), ("ReciprocalGrad", [[1e3], [0.909]]),
-    ("Lgamma", [[2.5]]),
+    ("Lgamma", [[2.5]]), ("Square", [[1e18]]),
 ]
 
 
@@ -221,7 +223,7 @@ LOOK_ALIKES = [
     ("exp_of_moderate_value", "Exp", [[80.0]], [INF], "exp_overflow"),
     ("mul_of_inf_without_zero", "Mul", [[INF], [2.0]], [INF], "zero_times_inf"),
     ("add_of_one_sided_infinity", "AddV2", [[INF], [INF]], [INF], "inf_minus_inf"),
-    ("nan_input_to_add", "AddV2", [[NAN], [-INF]], [NAN], "inf_minus_inf"),
+    ("nan_input_beside_infinities", "AddV2", [[NAN, INF], [-INF, 1.0]], [NAN, NAN], "inf_minus_inf"),
     ("inf_over_finite", "RealDiv", [[INF], [2.0]], [INF], "inf_over_inf"),
     ("nan_from_elementwise_add_is_no_overflow", "AddV2", [[3e38], [3e38]], [NAN], "float_overflow"),
 ]
