@@ -22,13 +22,13 @@ DIV_OPS = {"RealDiv", "Div", "FloorDiv", "TruncateDiv", "Reciprocal", "Inv", "Xd
 SQRT_OPS = {"Sqrt", "Rsqrt"}
 EXP_OPS = {"Exp", "Expm1", "Sinh", "Cosh"}
 POLE_OPS = {"Lgamma", "Digamma", "Polygamma"}  # infinite at 0, -1, -2, ...
-# Ops whose only way to make NaN out of non-NaN inputs is +inf + -inf.
+# Ops whose only way to make NaN out of non-NaN inputs is +inf + -inf
+# (softmax: x - max(x) per row); for Mul it is 0 * inf, for divisions inf / inf.
 ADDITIVE_OPS = {"Add", "AddV2", "Sub", "AddN", "BiasAdd", "Sum", "Mean", "Cumsum", "BiasAddGrad",
-                "SquaredDifference", "Softmax", "LogSoftmax", "SoftmaxCrossEntropyWithLogits",
-                "SparseSoftmaxCrossEntropyWithLogits"}
+                "SquaredDifference"}
+SOFTMAX_OPS = {"Softmax", "LogSoftmax", "SoftmaxCrossEntropyWithLogits",
+               "SparseSoftmaxCrossEntropyWithLogits"}
 REDUCTION_OPS = {"Sum", "Mean", "Cumsum", "BiasAddGrad"}
-# ... and whose only way is 0 * inf.
-PRODUCT_OPS = {"Mul", "Square"}
 # A contraction sums at most min(size) products of its two operands (the
 # shared dimension is a factor of both sizes).
 CONTRACTION_OPS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "_FusedMatMul",
@@ -267,8 +267,7 @@ def _nan_from_infinities(ev):
     """NaN out of non-NaN inputs: for these ops only inf - inf, 0 * inf or
     inf / inf can do it, and the counts show which operand held what."""
     inputs = ev.inputs
-    if ev.op in ("Softmax", "LogSoftmax", "SoftmaxCrossEntropyWithLogits",
-                 "SparseSoftmaxCrossEntropyWithLogits"):
+    if ev.op in SOFTMAX_OPS:
         logits = inputs[0]
         return "inf_minus_inf", (
             f"logits hold {logits.neginf_count} -inf and {logits.posinf_count} +inf; {ev.op} "
@@ -289,14 +288,15 @@ def _nan_from_infinities(ev):
                 f"{_holding(positive[0], f'{positive[0].posinf_count} +inf')} and "
                 f"{_holding(negative[0], f'{negative[0].neginf_count} -inf')}; "
                 f"{ev.op} adds them → inf + -inf = nan")
-    if ev.op in PRODUCT_OPS:
+    if ev.op == "Mul":
         zeros = [s for s in inputs if s.zero_count]
         infinite = [s for s in inputs if _inf_count(s)]
         if zeros and infinite:
             return "zero_times_inf", (
                 f"{_holding(zeros[0], _zeros(zeros[0]))}, {_holding(infinite[0], f'{_inf_count(infinite[0])} inf')}"
                 f" → 0 * inf = nan")
-    if ev.op in DIV_OPS and len(inputs) >= 2 and _inf_count(inputs[0]) and _inf_count(inputs[-1]):
+    if (ev.op in DIV_OPS and not ev.op.endswith("Mod") and len(inputs) >= 2
+            and _inf_count(inputs[0]) and _inf_count(inputs[-1])):
         return "inf_over_inf", (
             f"numerator {_holding(inputs[0], f'{_inf_count(inputs[0])} inf')} and divisor "
             f"{_holding(inputs[-1], f'{_inf_count(inputs[-1])} inf')} → inf / inf = nan")
@@ -312,6 +312,8 @@ def _log_of_nonpositive(ev):
     if low is None or low > edge:
         return None
     value = "-inf" if low == edge else "nan"
+    if not (ev.made_inf if value == "-inf" else ev.made_nan):
+        return None  # the minimum gives a result this op did not produce
     shown = "log1p" if edge else "log"
     return "log_of_nonpositive", (
         f"input min {fmt(low)} → {shown}({fmt(low)}) = {value}"
@@ -402,7 +404,7 @@ def _division_by_zero(ev):
     elif ev.made_inf:
         results.append({"Reciprocal": "1/0 = inf", "Inv": "1/0 = inf", "Rsqrt": "1/sqrt(0) = inf",
                         "SqrtGrad": "dy·0.5/0 = inf (sqrt's slope at 0 is infinite)"}.get(ev.op, "x/0 = inf"))
-    if ev.made_nan and numerator is not None and numerator.zero_count and ev.op in ("RealDiv", "Div"):
+    if ev.made_nan and numerator is not None and numerator.zero_count and ev.op in ("RealDiv", "Div", "FloorDiv", "TruncateDiv"):
         results.append("0/0 = nan")
     if not results:
         return None
