@@ -27,7 +27,6 @@ class StepContext:
     batch_structure: Any = None    # to rebuild the batch for the replay
     finite_checks: List[Any] = dataclasses.field(default_factory=list)
     checks_reported: int = 0       # finite_checks already covered by a report
-    loss_scaled: bool = False      # a LossScaleOptimizer handles its own skips
     owner: Optional[Any] = None    # the Keras model being stepped
     probe: Optional[Any] = None    # health.HealthProbe of the model, if any
     health: List[Any] = dataclasses.field(default_factory=list)  # builders of the health row
@@ -49,11 +48,11 @@ def snapshot(variables):
     return [tf.identity(v.value if hasattr(v, "value") else v) for v in variables]
 
 
-def report_bad_step(session, context, gradients=()):
+def report_bad_step(replayer, context, gradients=()):
     """Graph ops (for a cond's failing branch) that hand the step, its batch,
     the saved state and the gradients (if the optimizer guard has them) to
-    `session.on_bad_step`; they run only then."""
-    report = functools.partial(session.on_bad_step, context)
+    `replayer.bad_step`; they run only then."""
+    report = functools.partial(replayer.bad_step, context)
     tensors = [context.step] + list(context.batch_leaves) + list(context.saved)
     tf.py_function(report, tensors + [instrument.dense_values(g) for g in gradients], Tout=[])
 
@@ -62,7 +61,7 @@ def all_checks(checks):
     return checks[0] if len(checks) == 1 else tf.reduce_all(tf.stack(checks))
 
 
-def finish_step(session, context, outputs):
+def finish_step(replayer, context, outputs):
     """After the step: write its health row, and report it if a check that
     the optimizer guard did not already cover failed (e.g. a loss under a
     LossScaleOptimizer, which applies its own updates)."""
@@ -79,7 +78,7 @@ def finish_step(session, context, outputs):
         waits += instrument.OpCallback.checks_done()
 
         def refuse():
-            report_bad_step(session, context)
+            report_bad_step(replayer, context)
             return tf.no_op()
 
         with tf.control_dependencies(waits):

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tb_nantrace import early_warnings, metadata
 from tb_nantrace.proto import nantrace_pb2
-from tb_nantrace.recorder import instrument
+from tb_nantrace.recorder import compat, instrument
 
 WINDOW = 256       # steps of full-resolution history kept (flight recorder)
 FLUSH_EVERY = 64   # steps between host reads of the ring
@@ -84,7 +84,7 @@ class HealthProbe:
             self._add(metric, "")
         self._observed = {}
         self.variable_layer = {}
-        for layer in model._flatten_layers(include_self=False, recursive=True):
+        for layer in compat.all_layers(model, include_self=False):
             if isinstance(layer, keras.layers.InputLayer):
                 continue
             if isinstance(layer, SHAPE_ONLY) and not layer.trainable_weights:
@@ -260,12 +260,14 @@ class HealthProbe:
 
 
 class HealthMonitor:
-    """Host side of one recording's health: timeline chunks, warnings and
-    flight-recorder windows, written through the session's writer."""
+    """Host side of one model's health: timeline chunks, warnings and
+    flight-recorder windows. `writer` writes the chunks; `on_finding` gets
+    each new early-warning finding."""
 
-    def __init__(self, session, probe):
-        self.session = session
+    def __init__(self, probe, writer, on_finding):
         self.probe = probe
+        self.writer = writer
+        self.on_finding = on_finding
         self.last_read = -1
         self.calls_since_read = 0
         self.pending_rows = []
@@ -331,7 +333,7 @@ class HealthMonitor:
                 mean=np.nanmean(values, axis=0).tolist(),
                 last=values[-1].tolist(),
             )
-        self.session.writer.write_timeline(chunk)
+        self.writer.write(metadata.TIMELINE, chunk, chunk.last_step)
         self.chunks_written += 1
         self.chunk_size = chunk_size(self.chunks_written)
 
@@ -342,7 +344,7 @@ class HealthMonitor:
             if key in self.warned:
                 continue
             self.warned.add(key)
-            self.session.record_warning(finding)
+            self.on_finding(finding)
 
     def window_for(self, incident):
         """Flight-recorder rows up to the incident's step."""

@@ -15,10 +15,12 @@ import contextlib
 import functools
 import threading
 import traceback
+import weakref
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.framework import op_callbacks
+
+from tb_nantrace.recorder import compat
 
 # Ops that cannot create a non-finite value from finite inputs, or that TF's
 # op callbacks cannot instrument (control flow, function calls).
@@ -53,6 +55,9 @@ SKIPPED_GRAPH_PREFIXES = ("Dataset_", "initialize_variables", "__inference_Datas
 
 _thread = threading.local()
 OWN_SCOPE = "nantrace"
+# graph -> its last check op: the checks of a graph form one chain in
+# program order, so waiting for the last one waits for them all.
+_last_check = weakref.WeakKeyDictionary()
 
 
 @contextlib.contextmanager
@@ -112,26 +117,36 @@ def all_finite(tensors):
     return checks[0] if len(checks) == 1 else tf.reduce_all(tf.stack(checks))
 
 
+def in_replica():
+    """Inside a replica of a real tf.distribute strategy (not the default)."""
+    return tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context()
+
+
 def replica_id():
     """This replica's index under tf.distribute, else -1 (as an int32 tensor)."""
-    if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
+    if in_replica():
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         return tf.cast(replica, tf.int32)
     return tf.constant(-1, tf.int32)
 
 
 class OpCallback:
-    """Installed with op_callbacks.add_op_callback for the recording's life."""
+    """Installed as a TensorFlow op callback for the recording's life."""
 
-    def __init__(self, session):
-        self.session = session
+    def __init__(self, scope, sites, steps, incidents, replayer, mode):
+        self.scope = scope          # CheckScope: which ops get a check
+        self.sites = sites          # SiteRegistry: what each op is
+        self.steps = steps          # StepCounter
+        self.incidents = incidents  # IncidentLog
+        self.replayer = replayer    # Replayer: an eager op failing during a replay
+        self.mode = mode
         self._pending_placeholders = {}  # graph -> [placeholder tensors]
 
     def install(self):
-        op_callbacks.add_op_callback(self)
+        compat.add_op_callback(self)
 
     def remove(self):
-        op_callbacks.remove_op_callback(self)
+        compat.remove_op_callback(self)
 
     def __call__(self, op_type, inputs, attrs, outputs, op_name=None, graph=None):
         if is_uninstrumented() or op_type in SKIPPED_OPS:
@@ -139,7 +154,7 @@ class OpCallback:
         if graph is not None and getattr(_thread, "unregistered", False):
             return None
         if graph is None:
-            if self.session.checks_eager_ops():
+            if self.scope.checks_eager_ops():
                 with uninstrumented():
                     self._check_eager(op_type, inputs, outputs)
             return None
@@ -151,7 +166,7 @@ class OpCallback:
             return None
         if op_type in ITERATOR_OPS:
             # Keras fit checks its batch where the step is known (keras_hooks).
-            if not self.session.in_keras_fit:
+            if not self.scope.in_keras_fit:
                 self._remember_input(graph, outputs)
             return None
         checked = _checked_outputs(op_type, outputs)
@@ -160,11 +175,10 @@ class OpCallback:
         with uninstrumented():
             op = outputs[0].op
             raw = lambda: [(f.filename, f.lineno, f.name) for f in op.traceback]  # noqa: E731
-            site = self.session.registry.add(
-                op_type, op_name or outputs[0].op.name, list(inputs), list(outputs), raw,
-                graph_name, graph,
+            site = self.sites.add(
+                op_type, op_name or outputs[0].op.name, list(inputs), list(outputs), raw, graph,
             )
-            if not self.session.checks_graph_ops():
+            if not self.scope.checks_graph_ops():
                 # Guarded step: the site is only remembered, so that a replay
                 # can name the graph op; the running graph gets no extra op.
                 site.graph_only = True
@@ -177,9 +191,9 @@ class OpCallback:
     # Graph mode ---------------------------------------------------------
 
     def emit_check(self, site, predicate_tensors, inputs, outputs):
-        step = self.session.step_tensor()
+        step = self.steps.step_tensor()
         replica = replica_id()
-        fire = functools.partial(self.session.on_site_failed, site.id, len(inputs))
+        fire = functools.partial(self._check_failed, site.id, len(inputs))
 
         def report():
             tf.py_function(fire, [step, replica] + list(inputs) + list(outputs), Tout=[])
@@ -187,8 +201,20 @@ class OpCallback:
 
         check = tf.cond(all_finite(predicate_tensors), tf.no_op, report)
         # Remembered so the optimizer guard can run after every check.
-        graph = tf.compat.v1.get_default_graph()
-        graph._nantrace_last_check = check if isinstance(check, tf.Operation) else check.op
+        _last_check[tf.compat.v1.get_default_graph()] = (
+            check if isinstance(check, tf.Operation) else check.op)
+
+    def _check_failed(self, site_id, n_inputs, step, replica, *tensors):
+        """Runs (inside a py_function) only when an op check failed."""
+        site = self.sites.sites[site_id]
+        if self.scope.loss_scaling and site.phase == "backward":
+            return  # loss-scale overflow: the LossScaleOptimizer skips the step
+        with uninstrumented():
+            arrays = [t.numpy() for t in tensors]
+            # A bad batch is caught by the guard's own input check in both modes.
+            mode = self.mode if site.phase == "input" else "exact"
+            self.incidents.record(site, int(step.numpy()), arrays[:n_inputs], arrays[n_inputs:],
+                                  mode, replica=int(replica.numpy()))
 
     def _remember_placeholder(self, graph, outputs):
         # Function arguments (the batch, in a custom loop) are checked once the
@@ -204,14 +230,14 @@ class OpCallback:
 
     def _flush_placeholder_checks(self, graph):
         for tensor in self._pending_placeholders.pop(graph, []):
-            site = self.session.registry.add_input(tensor.op.name, tensor)
+            site = self.sites.add_input(tensor.op.name, tensor)
             self.emit_check(site, [tensor], [], [tensor])
 
     @staticmethod
     def checks_done():
         """Control dependency that holds until every check emitted so far in
         this graph has run (they form one chain in program order)."""
-        last = getattr(tf.compat.v1.get_default_graph(), "_nantrace_last_check", None)
+        last = _last_check.get(tf.compat.v1.get_default_graph())
         return [last] if last is not None else []
 
     def forget_placeholders(self, graph):
@@ -223,19 +249,23 @@ class OpCallback:
         checked = _checked_outputs(op_type, outputs)
         if not checked:
             return
-        replaying = self.session.is_replaying
+        replaying = self.scope.is_replaying
         failed = not all(np.isfinite(o.numpy()).all() for o in checked)
         if not (failed or replaying):
             return
         raw = [(f.filename, f.lineno, f.name) for f in traceback.extract_stack()[:-3]]
-        site = self.session.registry.build(op_type, "", [], list(outputs), raw, depth=4)
-        # A replay counts ops per (type, phase, layer, line) to find the
-        # same op in the guarded graph and report its name.
-        ordinal = self.session.count_replayed_op(site) if replaying else 0
+        site = self.sites.build(op_type, "", [], list(outputs), raw, depth=4)
+        ordinal = self.scope.count_replayed_op(site) if replaying else 0
         if not failed:
             return
         numeric_inputs = [t for t in inputs if _is_numeric(t.dtype)]
         site.input_names = [f"input_{i}" for i in range(len(numeric_inputs))]
-        self.session.on_eager_failure(
-            site, ordinal, [t.numpy() for t in numeric_inputs], [o.numpy() for o in outputs]
-        )
+        input_values = [t.numpy() for t in numeric_inputs]
+        output_values = [o.numpy() for o in outputs]
+        if replaying:
+            self.replayer.found(site, ordinal, input_values, output_values)
+        # Exact checking of eager code: the error is raised from the user's line.
+        if self.incidents.record(site, self.steps.eager_step(), input_values, output_values,
+                                 "exact"):
+            self.incidents.flush()
+            raise self.incidents.abort()

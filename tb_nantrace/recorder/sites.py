@@ -30,7 +30,6 @@ class OpSite:
     frames: Any  # user StackFrame protos, outermost first; a callable until stack()
     input_names: List[str]
     output_names: List[str]
-    graph_name: str = ""
     note: str = ""
     graph_only: bool = False  # registered in a guarded trace, never checked
     frame_layer: Optional[str] = None  # the Keras layer found on the stack
@@ -128,8 +127,8 @@ class SiteRegistry:
         self._scope_layers = {}
         self._by_op = {}  # (id(graph), op name) -> OpSite
 
-    def add(self, op_type, op_name, inputs, outputs, raw_frames, graph_name="", graph=None):
-        site = self.build(op_type, op_name, inputs, outputs, raw_frames, graph_name, depth=4)
+    def add(self, op_type, op_name, inputs, outputs, raw_frames, graph=None):
+        site = self.build(op_type, op_name, inputs, outputs, raw_frames, depth=4)
         if graph is not None:
             site.graph = weakref.ref(graph)
             self._by_op[(id(graph), op_name)] = site
@@ -147,7 +146,7 @@ class SiteRegistry:
             return self._layer_for_gradient(op.name) or scope[len(GRADIENT_SCOPE):], "backward"
         return self._scope_layers.get(scope, scope or None), None
 
-    def build(self, op_type, op_name, inputs, outputs, raw_frames, graph_name="", depth=3):
+    def build(self, op_type, op_name, inputs, outputs, raw_frames, depth=3):
         """An OpSite for an op being created (or run eagerly) right now,
         without remembering it."""
         phase, layer, variable = trace_context(start_depth=depth)
@@ -171,7 +170,6 @@ class SiteRegistry:
             frames=self._lazy_frames(raw_frames),
             input_names=[getattr(t, "name", "") or "" for t in inputs],
             output_names=[getattr(t, "name", "") or "" for t in outputs],
-            graph_name=graph_name,
             frame_layer=frame_layer,
         )
 

@@ -1,0 +1,43 @@
+"""Every private Keras / TensorFlow access of the recorder, in one place.
+
+When a Keras or TensorFlow release moves something, this is the file to
+look at. Each entry says what it is for and the versions it was checked
+against (TensorFlow 2.16-2.21, Keras 3.x up to 3.15). The patches of public
+classes (`Model.fit`, `Layer.__call__`, `Optimizer.apply`) live with the
+hooks that install them, in keras_hooks.py and optimizer_guard.py.
+"""
+
+from tensorflow.python.framework import op_callbacks as _op_callbacks
+
+# Trainer._compute_loss(x, y, y_pred, sample_weight, training): the loss of
+# one batch, called by every built-in train_step (Keras 3.0-3.15). The
+# recorder wraps it per model to check the loss where it is made.
+LOSS_METHOD = "_compute_loss"
+
+
+def add_op_callback(callback):
+    """The mechanism behind tf.debugging.enable_check_numerics: `callback`
+    sees every op as it is created in a graph, or run eagerly (TF 2.16-2.21)."""
+    _op_callbacks.add_op_callback(callback)
+
+
+def remove_op_callback(callback):
+    _op_callbacks.remove_op_callback(callback)
+
+
+def all_layers(model, include_self=True):
+    """Every layer of `model`, nested models included (Keras 3.0-3.15:
+    Layer._flatten_layers; there is no public equivalent that recurses)."""
+    return list(model._flatten_layers(include_self=include_self, recursive=True))
+
+
+def distribute_strategy(model):
+    """The strategy the model was compiled under, or None (Keras 3.x:
+    Trainer._distribute_strategy)."""
+    return model._distribute_strategy
+
+
+def optimizer_variables(optimizer):
+    """The variables a built optimizer updates (Keras 3.x:
+    BaseOptimizer._trainable_variables)."""
+    return list(optimizer._trainable_variables)

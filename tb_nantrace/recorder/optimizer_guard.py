@@ -1,0 +1,167 @@
+"""The optimizer guard: a non-finite update is never applied.
+
+Inside `record()`, every Keras optimizer's `apply` runs under
+`cond(all checks finite, apply, refuse)`: the step's only extra branch. The
+refusing branch is the one place a bad step leaves the graph (a
+py_function, guard.report_bad_step). After the update a flag records
+whether every weight is still finite (state_guard.py).
+"""
+
+import contextlib
+import functools
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_nantrace.recorder import compat, guard, instrument, registry
+
+_Optimizer = keras.optimizers.Optimizer
+_LossScaleOptimizer = keras.optimizers.LossScaleOptimizer
+_originals = {}
+
+
+def install():
+    _originals["apply"] = _Optimizer.apply
+    _originals["lso_apply"] = _LossScaleOptimizer.__dict__.get("apply")
+    _Optimizer.apply = _guarded_apply
+    _LossScaleOptimizer.apply = _loss_scaled_apply
+
+
+def uninstall():
+    _Optimizer.apply = _originals["apply"]
+    if _originals["lso_apply"] is None:
+        del _LossScaleOptimizer.apply
+    else:
+        _LossScaleOptimizer.apply = _originals["lso_apply"]
+    _originals.clear()
+
+
+def _loss_scaled_apply(self, grads, trainable_variables=None):
+    """A LossScaleOptimizer skips overflowing steps on purpose: those are not
+    incidents, so its inner optimizer is left unguarded."""
+    recording = registry.current()
+    original = _originals["lso_apply"] or _originals["apply"]
+    if recording is None:
+        return original(self, grads, trainable_variables)
+    with recording.scope.loss_scaled_update():
+        return original(self, grads, trainable_variables)
+
+
+def _guarded_apply(self, grads, trainable_variables=None):
+    recording = registry.current()
+    original = _originals["apply"]
+    if recording is None or recording.scope.optimizer_unguarded:
+        return original(self, grads, trainable_variables)
+    recording.steps.remember_optimizer(self)
+    grads = list(grads)
+    if trainable_variables is not None:
+        trainable_variables = list(trainable_variables)
+        if not self.built:
+            # Variables cannot be created inside the cond below.
+            with keras.name_scope(self.name, caller=self):
+                self.build(trainable_variables)
+            self.built = True
+    present = [g for g in grads if g is not None]
+    if not present:
+        return original(self, grads, trainable_variables)
+    if tf.executing_eagerly():
+        with instrument.uninstrumented():
+            finite = all(np.isfinite(g.numpy()).all() for g in present)
+        if finite:
+            return original(self, grads, trainable_variables)
+        if not recording.scope.is_replaying:
+            recording.refused_update(recording.steps.eager_step())
+        return None
+    if instrument.in_replica():
+        return _apply_across_replicas(recording, self, original, present, grads,
+                                      trainable_variables)
+    context = recording.scope.step_context()
+    with instrument.uninstrumented():
+        step = recording.steps.step_tensor()
+        # Every op check of this step reports before the guard decides, so
+        # the incident names the op, not just "bad gradients".
+        with tf.control_dependencies(instrument.OpCallback.checks_done()):
+            checks = list(context.finite_checks) if context is not None else []
+            checks.append(instrument.all_finite(present))
+            finite = guard.all_checks(checks)
+        probe = context.probe if context is not None else None
+        variables = trainable_variables or compat.optimizer_variables(self)
+        if probe is not None:
+            context.measure(functools.partial(probe.observe_gradients, grads=grads, variables=variables))
+            before = [tf.convert_to_tensor(v) for v in variables]
+
+    guard_mode = not recording.scope.checks_graph_ops()
+
+    def apply():
+        with instrument.unregistered() if guard_mode else contextlib.nullcontext():
+            original(self, grads, trainable_variables)
+        return tf.no_op()
+
+    def refuse():
+        # The one place a bad step leaves the graph (a py_function that runs
+        # only then): the check verdict rides on this cond, no second one.
+        with instrument.uninstrumented():
+            if context is None:  # a custom loop: nothing else will notice
+                tf.py_function(recording.refused_update, [step], Tout=[])
+            else:
+                context.gradient_variables = [v for v, g in zip(variables, grads) if g is not None]
+                guard.report_bad_step(recording.replayer, context, gradients=present)
+        return tf.no_op()
+
+    tf.cond(finite, apply, refuse)
+    if context is not None:
+        context.checks_reported = len(context.finite_checks)
+        context.verdict = finite
+    owner = context.owner if context is not None else self
+    flag = recording.state.flag(owner, create=False)
+    if flag is not None:
+        recording.state.watch(owner, self, variables)
+        with instrument.uninstrumented():
+            # The updated state: finite gradients can still give non-finite
+            # weights (Adam with epsilon=0 on a zero gradient, an overflow).
+            flag.assign(instrument.all_finite([tf.convert_to_tensor(v) for v in variables]))
+    if probe is not None:
+        # Weights are read when the health row is built, after this cond
+        # (automatic control dependencies order it): once, not per branch.
+        context.measure(functools.partial(probe.observe_weights, variables=variables, before=before))
+    return None
+
+
+def _apply_across_replicas(recording, optimizer, original, present, grads, trainable_variables):
+    """The guard under tf.distribute: a cond cannot hold the update's
+    cross-replica merge, so the merge holds the cond (as Keras'
+    LossScaleOptimizer does): no replica applies unless all are finite."""
+    in_fit = recording.scope.step_context() is not None
+    with instrument.uninstrumented():
+        finite = instrument.all_finite(present)
+        finite_flag = tf.cast(finite, tf.float32)  # per replica, for the reduce below
+        step = recording.steps.step_tensor()
+
+    def across(strategy, finite, finite_flag, grads):
+        with instrument.uninstrumented():
+            # One decision for all workers (an all-reduce of the flags): a
+            # worker applying while another refuses would hang the collectives.
+            flags = strategy.experimental_local_results(finite)
+            local = tf.reduce_all(tf.stack(flags))
+            everywhere = strategy.reduce(
+                tf.distribute.ReduceOp.MEAN, finite_flag, axis=None
+            ) > 0.999  # every replica's flag is 1
+
+        def apply():
+            # Back in each replica, where apply() does its own merge_call.
+            strategy.extended.call_for_each_replica(
+                lambda g: original(optimizer, g, trainable_variables), args=(grads,)
+            )
+            return tf.no_op()
+
+        def refuse():
+            if not in_fit:  # a custom loop: end it on every worker alike
+                with instrument.uninstrumented():
+                    tf.py_function(recording.refused_update, [step, local], Tout=[])
+            return tf.no_op()
+
+        tf.cond(everywhere, apply, refuse)
+
+    tf.distribute.get_replica_context().merge_call(across, args=(finite, finite_flag, grads))
+    return None

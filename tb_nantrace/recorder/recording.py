@@ -1,0 +1,217 @@
+"""`nantrace.record()`: a recording's lifetime, its parts, and the stop rule.
+
+A Recording puts together small parts that each own their state:
+  CheckScope     which ops get a check (mode, where the code runs)
+  StepCounter    the training step of an op or an incident
+  SiteRegistry   what each op is (phase, layer, variable, source line)
+  IncidentLog    incidents: build -> diagnose -> write
+  Replayer       failed steps, replayed eagerly between steps
+  StateGuard     the weights' finiteness, before recording and after updates
+  HealthTimelines  per-step health, early warnings, flight-recorder windows
+  OpCallback     the TensorFlow op callback that checks (exact) or registers (guard)
+and installs the Keras hooks while it is in force (registry.py).
+"""
+
+import datetime
+import json
+import os
+import socket
+import sys
+import time
+
+import keras
+import tensorflow as tf
+
+import tb_nantrace
+from tb_nantrace import metadata, records
+from tb_nantrace.proto import nantrace_pb2
+from tb_nantrace.recorder import (
+    check_scope, incidents, instrument, keras_hooks, registry, replay, sites, state_guard,
+    step_counter, timelines,
+)
+from tb_nantrace.recorder.writer import RecordWriter
+
+ON_NAN_CHOICES = ("stop", "raise", "skip")
+MODES = ("guard", "exact")
+
+
+def worker_logdir(logdir):
+    """Under multi-worker training (TF_CONFIG with several tasks) each worker
+    records into its own run, `<logdir>/worker-<index>`: workers never write
+    the same files, and one logdir shows them side by side."""
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
+    except ValueError:
+        return logdir
+    cluster = config.get("cluster") or {}
+    task = config.get("task") or {}
+    if sum(len(v) for v in cluster.values() if isinstance(v, list)) < 2 or "index" not in task:
+        return logdir
+    return os.path.join(logdir, f"{task.get('type', 'worker')}-{task['index']}")
+
+
+def default_logdir():
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join("logs", stamp)
+
+
+def _health_every(health):
+    if isinstance(health, bool) or health is None:
+        return 1 if health else 0
+    if isinstance(health, int) and health >= 1:
+        return health
+    raise ValueError(f"health must be True, False or a number of steps >= 1, got {health!r}")
+
+
+class Recording:
+    """Context manager returned by `nantrace.record()`.
+
+    After the block, `incidents` holds the recorded incidents as dicts (the
+    `nantrace report --json` shape), oldest first.
+    """
+
+    def __init__(self, logdir=None, *, mode="guard", on_nan="stop", optimizer=None,
+                 max_incidents=100, health=True, redact=False):
+        if on_nan not in ON_NAN_CHOICES:
+            raise ValueError(f"on_nan must be one of {ON_NAN_CHOICES}, got {on_nan!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.logdir = worker_logdir(os.fspath(logdir) if logdir else default_logdir())
+        self.mode = mode
+        self.on_nan = on_nan
+        self.redact = redact
+        self.notes = []
+        self._options = dict(optimizer=optimizer, max_incidents=max_incidents,
+                             health_every=_health_every(health))
+        self._outer = None  # the recording this one is nested in
+        self._info = None
+
+    # Lifetime -------------------------------------------------------------
+
+    def __enter__(self):
+        if registry.current() is not None:
+            # One recording at a time: the op callbacks and Keras hooks are
+            # process-wide. The block is recorded by the outer recording.
+            self._outer = registry.current()
+            print(f"nantrace: already recording to {self._outer.logdir}; the nested "
+                  f"record({self.logdir!r}) records nothing of its own", file=sys.stderr)
+            return self
+        start_time = time.time()
+        self._info = nantrace_pb2.RunInfo(
+            schema_version=metadata.SCHEMA_VERSION,
+            mode=self.mode,
+            status="running",
+            tensorflow_version=tf.__version__,
+            keras_version=keras.__version__,
+            nantrace_version=tb_nantrace.__version__,
+            start_time=start_time,
+            hostname="" if self.redact else socket.gethostname(),
+        )
+        try:
+            tf.io.gfile.makedirs(self.logdir)
+            self.writer = RecordWriter(self.logdir, metadata.session_id(start_time))
+            self.writer.write(metadata.RUN_START, self._info, 0)
+        except (tf.errors.OpError, OSError) as error:
+            raise OSError(
+                f"nantrace: cannot write to logdir {self.logdir!r} ({error}); "
+                "pass a writable directory to nantrace.record()"
+            ) from error
+        self._assemble()
+        keras_hooks.install()
+        self.op_callback.install()
+        registry.start(self)
+        print(f"nantrace: recording to {self.logdir}", file=sys.stderr)
+        return self
+
+    def _assemble(self):
+        options = self._options
+        self.scope = check_scope.CheckScope(self.mode, self.note)
+        self.steps = step_counter.StepCounter(self.scope, options["optimizer"])
+        self.sites = sites.SiteRegistry(redact=self.redact)
+        self.incident_log = incidents.IncidentLog(self.writer, self.sites, options["max_incidents"],
+                                               self.logdir)
+        self.timelines = timelines.HealthTimelines(options["health_every"], self.writer)
+        self.replayer = replay.Replayer(self.scope, self.sites, self.incident_log, self.timelines,
+                                        self.mode)
+        self.state = state_guard.StateGuard(self.incident_log, self.sites, self.mode)
+        self.op_callback = instrument.OpCallback(self.scope, self.sites, self.steps,
+                                                 self.incident_log, self.replayer, self.mode)
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._outer is not None:
+            return False  # the outer recording handles everything
+        registry.stop(self)
+        self.op_callback.remove()
+        keras_hooks.uninstall()
+        aborted = exc is not None and self.incident_log.abort_requested
+        self.incident_log.flush()
+        if self.incident_log.cap_note and self.incident_log.cap_note not in self.notes:
+            self.notes.append(self.incident_log.cap_note)
+        written = self.incident_log.written
+        self._info.status = "stopped" if written else "finished"
+        if exc is not None and not aborted:
+            self._info.status = "interrupted"
+        self._info.steps = self.steps.completed_steps(written)
+        self._info.incident_count = len(written)
+        self._info.incidents_capped = self.incident_log.capped
+        self._info.end_time = time.time()
+        del self._info.notes[:]
+        self._info.notes.extend(self.notes)
+        self.writer.write(metadata.RUN_END, self._info, self._info.steps)
+        self.writer.close()
+        if aborted:
+            if self.on_nan == "raise" and not isinstance(exc, tb_nantrace.NonFiniteError):
+                raise self.incident_log.error() from exc
+            return self.on_nan != "raise"  # "stop": training ended at the incident
+        return False
+
+    @property
+    def incidents(self):
+        if self._outer is not None:
+            return self._outer.incidents
+        return [records.incident_to_dict(i) for i in self.incident_log.all]
+
+    def note(self, text):
+        """Said once: on stderr now, and in the run info at the end."""
+        if text not in self.notes:
+            self.notes.append(text)
+            print(f"nantrace: {text}", file=sys.stderr)
+
+    # Failures and the stop rule -----------------------------------------------
+
+    def refused_update(self, step, locally_finite=False):
+        """The optimizer guard refused a non-finite update outside model.fit
+        (under tf.distribute, `locally_finite` says this replica's own
+        gradients were fine: another replica or worker went bad)."""
+        with instrument.uninstrumented():
+            step = int(step.numpy()) if hasattr(step, "numpy") else int(step)
+            locally_finite = bool(getattr(locally_finite, "numpy", lambda: locally_finite)())
+        if self.scope.in_guarded_call:
+            self.replayer.refused_update(step)  # replayed when the call returns
+            return
+        if not self.incident_log.has_incident_at(step):
+            site = self.sites.add_guard()
+            if locally_finite:
+                site.note = ("this replica's gradients were finite: another replica or worker's "
+                             "were not (see its run); no replica applied the update")
+            self.incident_log.record(site, step, [], [], self.mode)
+        if self.on_nan != "skip":
+            # A custom loop has no callback to stop it: end it here; the
+            # update was not applied.
+            raise self.incident_log.abort("nantrace: non-finite gradients; the update was not applied")
+
+    def end_of_step(self, owner, step_function=None, args=(), kwargs=None):
+        """After a step (main thread): replay a failed step, check the updated
+        state, give new incidents their health window and write them. True
+        when training must stop here."""
+        self.replayer.replay_pending(step_function, args, kwargs)
+        if owner is not None:
+            self.state.check(owner)
+        self.timelines.after_step(owner, self.incident_log.drafts())
+        written = self.incident_log.flush(self.timelines.contributing)
+        # A corrupted state cannot be skipped: the update already happened.
+        return bool(written) and (self.on_nan != "skip" or self.state.corrupted)
+
+
+def record(logdir=None, **options):
+    return Recording(logdir, **options)

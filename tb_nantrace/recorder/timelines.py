@@ -1,0 +1,76 @@
+"""The health timelines of a recording (model.fit): one monitor per model,
+the early warnings they raise, and what an incident gets from them (its
+flight-recorder window and its contributing warnings)."""
+
+import sys
+
+from tb_nantrace import metadata
+from tb_nantrace.proto import nantrace_pb2
+from tb_nantrace.recorder import health, instrument
+
+
+class HealthTimelines:
+    def __init__(self, every, writer):
+        self.every = every  # a row every `every` steps; 0: no timeline
+        self.writer = writer
+        self.warnings = []  # Warning protos, in order
+        self._monitors = {}  # id(model) -> health.HealthMonitor
+
+    def monitor(self, model):
+        """The model's monitor, made before tracing (its ring buffer is a
+        variable); None when the timeline is off."""
+        if not self.every:
+            return None
+        monitor = self._monitors.get(id(model))
+        if monitor is None:
+            with instrument.uninstrumented():
+                probe = health.HealthProbe(model, every=self.every)
+                monitor = health.HealthMonitor(probe, self.writer, self._record_warning)
+            self._monitors[id(model)] = monitor
+        return monitor
+
+    def note_bad_gradients(self, model, step, variables, gradients):
+        monitor = self._monitors.get(id(model))
+        if monitor is not None and gradients:
+            monitor.note_bad_gradients(step, variables, gradients)
+
+    def after_step(self, model, new_incidents):
+        """Between steps: read the ring now and then; write each new
+        incident's flight-recorder window."""
+        monitor = self._monitors.get(id(model))
+        if monitor is None:
+            return
+        with instrument.uninstrumented():
+            if not new_incidents:
+                monitor.after_step()
+                return
+            for incident in new_incidents:
+                self.writer.write(metadata.WINDOW, monitor.window_for(incident), incident.step)
+
+    def contributing(self, incident):
+        """The warning codes raised up to the incident's step."""
+        return [code for code in sorted({w.code for w in self.warnings if w.step <= incident.step})
+                if code not in incident.cause.contributing]
+
+    def close(self, model):
+        monitor = self._monitors.get(id(model))
+        if monitor is not None:
+            with instrument.uninstrumented():
+                monitor.close()
+
+    def _record_warning(self, finding):
+        warning = nantrace_pb2.Warning(
+            schema_version=metadata.SCHEMA_VERSION,
+            index=len(self.warnings),
+            step=finding.step,
+            code=finding.code,
+            layer=finding.layer,
+            metric=finding.metric,
+            message=finding.message,
+            evidence_steps=finding.evidence_steps,
+            evidence_values=finding.evidence_values,
+        )
+        self.warnings.append(warning)
+        self.writer.write(metadata.WARNING, warning, warning.step)
+        print(f"nantrace: warning at step {finding.step}: {finding.code}: {finding.message}",
+              file=sys.stderr)

@@ -1,0 +1,38 @@
+"""Writes nantrace records into ordinary TensorBoard event files.
+
+Each record is a scalar string tensor holding one serialized proto, written
+with tf.summary under plugin name `nantrace`; its tag and summary metadata
+come from the record kind's entry in `metadata.RECORDS`. Every write is
+flushed at once: an incident must survive the process being killed right
+after it.
+"""
+
+import tensorflow as tf
+
+
+class RecordWriter:
+    def __init__(self, logdir, session_id):
+        self.logdir = logdir
+        self.session_id = session_id  # the recording's id: part of every tag
+        # A private writer: never replaces a default writer the user set up
+        # (e.g. Keras' TensorBoard callback), and never needs a flush thread.
+        self._writer = tf.summary.create_file_writer(
+            logdir, max_queue=1, filename_suffix=".nantrace"
+        )
+
+    def write(self, record, message, step):
+        """Write `message` as a `record` (e.g. metadata.INCIDENT) at `step`."""
+        payload = tf.constant(message.SerializeToString(), dtype=tf.string)
+        # Records are written from Python between steps, never from inside
+        # the user's tf.function: run eagerly whatever the caller's context.
+        with tf.init_scope(), self._writer.as_default():
+            tf.summary.write(
+                record.tag(self.session_id, message),
+                payload,
+                step=int(step),
+                metadata=record.summary_metadata(),
+            )
+        self._writer.flush()
+
+    def close(self):
+        self._writer.close()
