@@ -164,12 +164,12 @@ def write_synthetic_run(logdir, ops=5000, steps=2048):
     from tb_nantrace import metadata
     from tb_nantrace.proto import nantrace_pb2 as pb
     from tb_nantrace.recorder import health
-    from tb_nantrace.writer import RecordWriter
+    from tb_nantrace.recorder.writer import RecordWriter
 
     nodes, edges, layers, origin_layer = synthetic_graph(ops)
     run_dir = os.path.join(logdir, SYNTHETIC_RUN)
     writer = RecordWriter(run_dir, metadata.session_id(1.7e9))
-    writer.write_run_start(pb.RunInfo(schema_version=1, mode="guard", status="running"))
+    writer.write(metadata.RUN_START, pb.RunInfo(schema_version=1, mode="guard", status="running"), 0)
 
     metrics = ["loss", "grad_norm", "input_max_abs", "input_scale_spread"]
     col_layers = [""] * 4
@@ -211,13 +211,13 @@ def write_synthetic_run(logdir, ops=5000, steps=2048):
         last = min(steps, first + health.chunk_size(written)) - 1
         block = np.array([row(s) for s in range(first, last + 1)], dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            writer.write_timeline(pb.TimelineChunk(
+            writer.write(metadata.TIMELINE, pb.TimelineChunk(
                 schema_version=1, metric=metrics, layer=col_layers, first_step=first,
                 last_step=last, count=last - first + 1,
                 min=np.nanmin(block, axis=0).astype(np.float32),
                 max=np.nanmax(block, axis=0).astype(np.float32),
                 mean=np.nanmean(block, axis=0).astype(np.float32),
-                last=block[-1].astype(np.float32)))
+                last=block[-1].astype(np.float32)), last)
         first, written = last + 1, written + 1
 
     incident = pb.Incident(schema_version=1, index=0, step=incident_step, phase="backward",
@@ -236,20 +236,20 @@ def write_synthetic_run(logdir, ops=5000, steps=2048):
                                  phase=n["phase"] or "", state=n["state"])
     for a, b in edges:
         incident.graph.edges.add(source=a, target=b)
-    writer.write_incident(incident)
+    writer.write(metadata.INCIDENT, incident, incident.step)
 
     window_steps = list(range(max(0, incident_step - health.WINDOW + 1), incident_step + 1))
     rng = np.random.default_rng(0)
     window = np.array([row(s) for s in window_steps], dtype=np.float32)
-    writer.write_window(pb.HealthWindow(
+    writer.write(metadata.WINDOW, pb.HealthWindow(
         schema_version=1, incident_index=0, metric=metrics, layer=col_layers,
         steps=window_steps, values=window.reshape(-1)), incident_step)
-    writer.write_warning(pb.Warning(
+    writer.write(metadata.WARNING, pb.Warning(
         schema_version=1, index=0, step=incident_step - 16, code="exploding_gradient",
         layer=origin_layer, metric="grad_norm",
-        message=f"gradient norm of layer {origin_layer} grew 100x in 10 steps"))
-    writer.write_run_end(pb.RunInfo(schema_version=1, mode="guard", status="stopped",
-                                    steps=steps, incident_count=1))
+        message=f"gradient norm of layer {origin_layer} grew 100x in 10 steps"), incident_step - 16)
+    writer.write(metadata.RUN_END, pb.RunInfo(schema_version=1, mode="guard", status="stopped",
+                                              steps=steps, incident_count=1), steps)
     writer.close()
     return run_dir
 

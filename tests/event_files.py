@@ -1,6 +1,6 @@
 """Event files for the robustness and fuzz tests, written without TensorFlow.
 
-`tb_nantrace.writer.RecordWriter` needs TensorFlow (seconds to import) and
+`tb_nantrace.recorder.writer.RecordWriter` needs TensorFlow (seconds to import) and
 can only write well-formed records. These tests need hostile ones too:
 payloads a newer writer might produce, tensors no writer produces, bytes
 that are not records at all. So the records are framed here, with

@@ -33,7 +33,7 @@ import demo.healthy
 import demo.relu_high_lr
 from tb_nantrace import metadata
 from tb_nantrace.proto import nantrace_pb2 as pb
-from tb_nantrace.writer import RecordWriter
+from tb_nantrace.recorder.writer import RecordWriter
 from tensorboard_process import TensorBoardProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -100,17 +100,17 @@ def write_hostile_records(logdir):
     info, written with the real RecordWriter; every string is hostile."""
     session = metadata.session_id(1.7e9)
     writer = RecordWriter(str(logdir), session)
-    writer.write_run_start(pb.RunInfo(schema_version=1, mode="guard", status="running",
-                                      start_time=1.7e9, hostname=XSS_ATTR))
+    writer.write(metadata.RUN_START, pb.RunInfo(schema_version=1, mode="guard", status="running",
+                                                start_time=1.7e9, hostname=XSS_ATTR), 0)
     metrics = ["loss", "grad_norm", "act_max_abs", "act_max_abs"]
     layer_names = ["", "", XSS_IMG, XSS_SCRIPT]
-    writer.write_timeline(pb.TimelineChunk(
+    writer.write(metadata.TIMELINE, pb.TimelineChunk(
         schema_version=1, metric=metrics, layer=layer_names, first_step=0, last_step=6, count=7,
         min=[0.5, 1.0, 1.0, 2.0], max=[0.9, 3.0, 8.0, 9.0], mean=[0.7, 2.0, 4.0, 5.0],
-        last=[0.6, 2.5, 7.0, 8.5]))
-    writer.write_warning(pb.Warning(
+        last=[0.6, 2.5, 7.0, 8.5]), 6)
+    writer.write(metadata.WARNING, pb.Warning(
         schema_version=1, index=0, step=5, code="exploding_gradient", layer=XSS_IMG,
-        metric="grad_norm", message=f"grew {XSS_SCRIPT} {XSS_IMG} {XSS_ATTR}"))
+        metric="grad_norm", message=f"grew {XSS_SCRIPT} {XSS_IMG} {XSS_ATTR}"), 5)
 
     incident = pb.Incident(schema_version=1, index=0, step=7, phase="forward", kind="nan",
                            layer=XSS_IMG, variable=XSS_ATTR, mode="guard",
@@ -147,18 +147,18 @@ def write_hostile_records(logdir):
         incident.graph.nodes.add(name=name, type=op_type, layer=layer, phase=phase, state=state)
     for a, b in [(0, 2), (1, 2), (2, 3), (3, 4)]:
         incident.graph.edges.add(source=nodes[a][0], target=nodes[b][0])
-    writer.write_incident(incident)
+    writer.write(metadata.INCIDENT, incident, incident.step)
 
     steps = list(range(0, 8))
     values = []
     for step in steps:
         bad = float("nan") if step == 7 else None
         values += [0.7 - 0.01 * step, 2.0 + step, bad or 1.0 + step, bad or 2.0 * (step + 1)]
-    writer.write_window(pb.HealthWindow(schema_version=1, incident_index=0, metric=metrics,
-                                        layer=layer_names, steps=steps, values=values), 7)
-    writer.write_run_end(pb.RunInfo(schema_version=1, mode="guard", status="stopped", steps=7,
-                                    incident_count=1, start_time=1.7e9, end_time=1.7e9 + 8,
-                                    notes=[f"note {XSS_IMG}", f"note {XSS_SCRIPT}"]))
+    writer.write(metadata.WINDOW, pb.HealthWindow(schema_version=1, incident_index=0, metric=metrics,
+                                                  layer=layer_names, steps=steps, values=values), 7)
+    writer.write(metadata.RUN_END, pb.RunInfo(schema_version=1, mode="guard", status="stopped", steps=7,
+                                              incident_count=1, start_time=1.7e9, end_time=1.7e9 + 8,
+                                              notes=[f"note {XSS_IMG}", f"note {XSS_SCRIPT}"]), 7)
     writer.close()
 
 

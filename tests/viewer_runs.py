@@ -11,7 +11,7 @@ from tb_nantrace.proto import nantrace_pb2 as pb
 # Imports TensorFlow when a test module imports this one, at collection: the
 # in-process report calls then never switch TensorBoard to its TF-free stub
 # for the rest of the session.
-from tb_nantrace.writer import RecordWriter  # isort: skip
+from tb_nantrace.recorder.writer import RecordWriter  # isort: skip
 
 BIG = 150  # more than the Rust server's 100 and the Python loader's 10 per tag
 INF = float("inf")
@@ -90,6 +90,8 @@ def rich_incident():
 class _Garbage:
     """Stands in for a proto: an unparseable payload."""
 
+    index = 999  # the incident number its tag carries
+
     def SerializeToString(self):
         return b"\x0a\xff\xff\xff\xff"
 
@@ -97,13 +99,13 @@ class _Garbage:
 def _write_run(path, start=None, incidents=(), end=None, garbage=False):
     writer = RecordWriter(str(path), SESSION)
     if start is not None:
-        writer.write_run_start(start)
+        writer.write(metadata.RUN_START, start, 0)
     for incident in incidents:
-        writer.write_incident(incident)
+        writer.write(metadata.INCIDENT, incident, incident.step)
     if garbage:
-        writer._write(metadata.incident_tag(SESSION, 999), metadata.KIND_INCIDENT, _Garbage(), 7)
+        writer.write(metadata.INCIDENT, _Garbage(), 7)
     if end is not None:
-        writer.write_run_end(end)
+        writer.write(metadata.RUN_END, end, end.steps)
     writer.close()
 
 
