@@ -8,6 +8,9 @@ Importing this package never imports TensorFlow: the viewer side (plugin,
 `nantrace report`) must work on a machine without it.
 """
 
+import os
+from typing import Any, Callable, Literal
+
 __version__ = "0.1.0"
 
 __all__ = ["record", "guard", "NonFiniteError", "__version__"]
@@ -20,14 +23,14 @@ class NonFiniteError(ArithmeticError):
     `nantrace report --json`).
     """
 
-    def __init__(self, message, incident=None):
+    def __init__(self, message: str, incident: "dict | None" = None):
         super().__init__(message)
         self.incident = incident
 
 
 def _recorder():
     try:
-        from tb_nantrace.recorder import session
+        from tb_nantrace.recorder import custom_loop, recording
     except ImportError as error:
         if "tensorflow" not in str(error).lower() and "keras" not in str(error).lower():
             raise
@@ -36,25 +39,48 @@ def _recorder():
             "Install it with: pip install 'tb-nantrace[tensorflow]' "
             "(viewing a logdir with TensorBoard or `nantrace report` works without it)."
         ) from error
-    return session
+    return recording, custom_loop
 
 
-def record(logdir=None, **options):
-    """Record NaN/Inf origins into `logdir` (default: ./logs/<date-time>).
+def record(
+    logdir: "str | os.PathLike | None" = None,
+    *,
+    mode: Literal["guard", "exact"] = "guard",
+    on_nan: Literal["stop", "raise", "skip"] = "stop",
+    optimizer: Any = None,
+    max_incidents: int = 100,
+    health: "bool | int" = True,
+    redact: bool = False,
+):
+    """Record NaN/Inf origins of the training in the `with` block.
 
-    Options: mode="guard" (default: cheap per-step guard, failed steps are
-    replayed op by op) or "exact" (every op checked); on_nan="stop" (default,
-    end training cleanly), "raise" (NonFiniteError) or "skip" (drop the bad
-    update and go on); optimizer= (the step counter of a custom loop, when
-    it cannot be found); max_incidents=100; health=True (per-step health
-    timeline and early warnings); redact=False (True leaves code text,
-    absolute paths and the host name out of the logdir).
+    Args:
+      logdir: where the event files go (default: ./logs/<date-time>, printed).
+      mode: "guard" (default): a cheap check per step, and a failed step is
+        replayed op by op to find its origin; "exact": every op is checked.
+      on_nan: "stop" (default): end training cleanly at the first incident;
+        "raise": raise NonFiniteError; "skip": drop the bad update and go on.
+      optimizer: the Keras optimizer of a custom loop (its step counter),
+        when nantrace cannot find it.
+      max_incidents: incidents recorded at most (later ones are counted in
+        the run info, not recorded).
+      health: the health timeline and early warnings (model.fit): True a row
+        every step, N a row every N steps, False off.
+      redact: True leaves code text, absolute paths and the host name out
+        of the logdir.
+
+    Returns:
+      A context manager; after the block its `incidents` are the recorded
+      incidents as dicts (the `nantrace report --json` shape).
     """
-    return _recorder().record(logdir, **options)
+    recording, _ = _recorder()
+    return recording.record(logdir, mode=mode, on_nan=on_nan, optimizer=optimizer,
+                            max_incidents=max_incidents, health=health, redact=redact)
 
 
-def guard(step_function):
+def guard(step_function: Callable) -> Callable:
     """Wrap a custom training step once (`train_step = nantrace.guard(train_step)`)
     so that inside `record()` it runs unchecked and only a failed step is
     replayed op by op. Outside `record()` it is a plain call."""
-    return _recorder().guard(step_function)
+    _, custom_loop = _recorder()
+    return custom_loop.guard(step_function)
