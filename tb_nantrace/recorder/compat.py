@@ -7,6 +7,8 @@ classes (`Model.fit`, `Layer.__call__`, `Optimizer.apply`) live with the
 hooks that install them, in keras_hooks.py and optimizer_guard.py.
 """
 
+import contextlib
+
 from tensorflow.python.framework import op_callbacks as _op_callbacks
 
 # Trainer._compute_loss(x, y, y_pred, sample_weight, training): the loss of
@@ -41,3 +43,27 @@ def optimizer_variables(optimizer):
     """The variables a built optimizer updates (Keras 3.x:
     BaseOptimizer._trainable_variables)."""
     return list(optimizer._trainable_variables)
+
+
+@contextlib.contextmanager
+def check_numerics_paused(note):
+    """tf.debugging.enable_check_numerics uses the same op-callback mechanism
+    and raises at the first NaN/Inf, before nantrace's guard has seen the
+    step. While nantrace records, it checks the same ops: check_numerics is
+    paused (and `note` says so), then enabled again with its own limits
+    (TF 2.16-2.21: check_numerics_callback._state.check_numerics_callback)."""
+    from tensorflow.python.debug.lib import check_numerics_callback
+
+    active = getattr(check_numerics_callback._state, "check_numerics_callback", None)
+    if active is None:
+        yield
+        return
+    check_numerics_callback.disable_check_numerics()
+    note("tf.debugging.enable_check_numerics is paused while nantrace records "
+         "(nantrace checks the same ops and records the origin); it is enabled again afterwards")
+    try:
+        yield
+    finally:
+        check_numerics_callback.enable_check_numerics(
+            stack_height_limit=active._stack_height_limit,
+            path_length_limit=active._path_length_limit)

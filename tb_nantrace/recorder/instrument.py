@@ -151,6 +151,10 @@ class OpCallback:
     def __call__(self, op_type, inputs, attrs, outputs, op_name=None, graph=None):
         if is_uninstrumented() or op_type in SKIPPED_OPS:
             return None
+        if outputs is None:
+            # Ops another op callback creates from inside its own callback
+            # (tf.debugging.enable_check_numerics' checks) come without outputs.
+            return None
         if graph is not None and getattr(_thread, "unregistered", False):
             return None
         if graph is None:

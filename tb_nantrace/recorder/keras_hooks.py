@@ -74,7 +74,7 @@ def _recorded_fit(model, *args, **kwargs):
             train_step.checked_loss(recording, getattr(model, compat.LOSS_METHOD)))
     callbacks = list(kwargs.pop("callbacks", None) or [])
     callbacks.append(_EndOfStep(recording))
-    with recording.scope.keras_fit():
+    with recording.scope.keras_fit(), compat.check_numerics_paused(recording.note):
         try:
             if recording.state.initial_state_is_nonfinite(model):
                 recording.incident_log.flush()

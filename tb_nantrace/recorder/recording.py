@@ -26,7 +26,7 @@ import tb_nantrace
 from tb_nantrace import metadata, records
 from tb_nantrace.proto import nantrace_pb2
 from tb_nantrace.recorder import (
-    check_scope, incidents, instrument, keras_hooks, registry, replay, sites, state_guard,
+    check_scope, compat, incidents, instrument, keras_hooks, registry, replay, sites, state_guard,
     step_counter, timelines,
 )
 from tb_nantrace.recorder.writer import RecordWriter
@@ -117,6 +117,8 @@ class Recording:
                 "pass a writable directory to nantrace.record()"
             ) from error
         self._assemble()
+        self._check_numerics = compat.check_numerics_paused(self.note)
+        self._check_numerics.__enter__()
         keras_hooks.install()
         self.op_callback.install()
         registry.start(self)
@@ -143,6 +145,7 @@ class Recording:
         registry.stop(self)
         self.op_callback.remove()
         keras_hooks.uninstall()
+        self._check_numerics.__exit__(None, None, None)
         aborted = exc is not None and self.incident_log.abort_requested
         self.incident_log.flush()
         if self.incident_log.cap_note and self.incident_log.cap_note not in self.notes:
