@@ -14,14 +14,32 @@ import threading
 from tb_nantrace.recorder import instrument
 
 
+class _Inside:
+    """Whether the code runs inside some block (re-entrant)."""
+
+    def __init__(self):
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def entered(self):
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+
+    def __bool__(self):
+        return self._depth > 0
+
+
 class CheckScope:
     def __init__(self, mode, note):
         self.mode = mode
         self._note = note  # Recording.note: said once, on stderr and in the run info
-        self._keras_fit_depth = 0
-        self._guarded_call_depth = 0
-        self._unguarded_optimizer_depth = 0
-        self._eager_keras_step = False
+        self._keras_fit = _Inside()
+        self._guarded_call = _Inside()
+        self._unguarded_optimizer = _Inside()
+        self._eager_keras_step = _Inside()
         self._replay_step = None
         self._replay_counts = {}
         # A LossScaleOptimizer skips overflowing steps on purpose: once one is
@@ -31,52 +49,32 @@ class CheckScope:
 
     # Where the code runs ------------------------------------------------------
 
-    @contextlib.contextmanager
     def keras_fit(self):
-        self._keras_fit_depth += 1
-        try:
-            yield
-        finally:
-            self._keras_fit_depth -= 1
+        return self._keras_fit.entered()
 
     @property
     def in_keras_fit(self):
-        return self._keras_fit_depth > 0
+        return bool(self._keras_fit)
 
-    @contextlib.contextmanager
     def guarded_call(self):
-        self._guarded_call_depth += 1
-        try:
-            yield
-        finally:
-            self._guarded_call_depth -= 1
+        return self._guarded_call.entered()
 
     @property
     def in_guarded_call(self):
-        return self._guarded_call_depth > 0
+        return bool(self._guarded_call)
 
-    @contextlib.contextmanager
     def loss_scaled_update(self):
         """A LossScaleOptimizer's update: its inner optimizer is left
         unguarded (the skips are on purpose)."""
         self.loss_scaling = True
-        self._unguarded_optimizer_depth += 1
-        try:
-            yield
-        finally:
-            self._unguarded_optimizer_depth -= 1
+        return self._unguarded_optimizer.entered()
 
     @property
     def optimizer_unguarded(self):
-        return self._unguarded_optimizer_depth > 0
+        return bool(self._unguarded_optimizer)
 
-    @contextlib.contextmanager
     def eager_keras_step(self):
-        self._eager_keras_step = True
-        try:
-            yield
-        finally:
-            self._eager_keras_step = False
+        return self._eager_keras_step.entered()
 
     # Replays --------------------------------------------------------------
 
@@ -130,7 +128,7 @@ class CheckScope:
         `nantrace.guard` falls back to exact checking)."""
         if self.mode == "exact" or instrument.in_replica():
             return True
-        if self._keras_fit_depth or self._guarded_call_depth:
+        if self._keras_fit or self._guarded_call:
             return False
         self._note(
             "a step function outside model.fit is checked op by op (exact mode); "
@@ -141,6 +139,6 @@ class CheckScope:
     def checks_eager_ops(self):
         if self._replay_step is not None:
             return True
-        if self._keras_fit_depth:
-            return self._eager_keras_step
-        return not self._guarded_call_depth
+        if self._keras_fit:
+            return bool(self._eager_keras_step)
+        return not self._guarded_call
