@@ -28,8 +28,7 @@ class IncidentLog:
         self.max_incidents = max_incidents
         self.logdir = logdir  # named in the announcement
         self.written = []  # Incident protos, in order of occurrence
-        self.capped = False
-        self.cap_note = None
+        self.capped = False  # an incident was left out: max_incidents reached
         self.abort_requested = False  # a step was ended at an incident
         self._drafts = []
         self._steps = set()  # steps with an incident (one each)
@@ -56,21 +55,24 @@ class IncidentLog:
             key = _step_key(step)
             if key in self._steps:
                 return None
-            if len(self.written) + len(self._drafts) >= self.max_incidents:
-                if not self.capped:
-                    self.capped = True
-                    self.cap_note = (
-                        f"incident cap reached ({self.max_incidents}): later incidents "
-                        "were not recorded (record(max_incidents=...) raises it)"
-                    )
+            index = len(self.written) + len(self._drafts)
+            if index >= self.max_incidents:
+                self.capped = True
                 return None
             self._steps.add(key)
-            incident = build_incident(site, step, inputs, outputs,
-                                      len(self.written) + len(self._drafts), mode,
+            incident = build_incident(site, step, inputs, outputs, index, mode,
                                       cause_code, cause_summary, replica)
             self._attach_graph(incident, site)
             self._drafts.append(incident)
             return incident
+
+    @property
+    def cap_note(self):
+        """What the run info says when the cap left incidents out, else None."""
+        if not self.capped:
+            return None
+        return (f"incident cap reached ({self.max_incidents}): later incidents "
+                "were not recorded (record(max_incidents=...) raises it)")
 
     def drafts(self):
         with self._lock:

@@ -12,6 +12,7 @@ A Recording puts together small parts that each own their state:
 and installs the Keras hooks while it is in force (registry.py).
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -117,8 +118,8 @@ class Recording:
                 "pass a writable directory to nantrace.record()"
             ) from error
         self._assemble()
-        self._check_numerics = compat.check_numerics_paused(self.note)
-        self._check_numerics.__enter__()
+        self._paused = contextlib.ExitStack()  # what the recording pauses, resumed at exit
+        self._paused.enter_context(compat.check_numerics_paused(self.note))
         keras_hooks.install()
         self.op_callback.install()
         registry.start(self)
@@ -145,7 +146,7 @@ class Recording:
         registry.stop(self)
         self.op_callback.remove()
         keras_hooks.uninstall()
-        self._check_numerics.__exit__(None, None, None)
+        self._paused.close()
         aborted = exc is not None and self.incident_log.abort_requested
         self.incident_log.flush()
         if self.incident_log.cap_note and self.incident_log.cap_note not in self.notes:
