@@ -39,11 +39,10 @@ def _model(kind):
         inner_features = keras.layers.Flatten()(keras.layers.Dense(4, activation="relu")(inner_sequence))
         inner = keras.Model([inner_sequence, inner_gate],
                             keras.layers.Multiply()([inner_features, scale(inner_gate)]), name="inner")
-        output = keras.layers.Dense(1)(inner([sequence, gate]))
-        model = keras.Model([sequence, gate], output)
-        model.compile(optimizer="adam", loss="mse")
-        return model
-    output = keras.layers.Dense(1)(keras.layers.Multiply()([features, scale(gate)]))
+        features = inner([sequence, gate])
+    if kind != "nested":
+        features = keras.layers.Multiply()([features, scale(gate)])
+    output = keras.layers.Dense(1)(features)
     model = keras.Model([sequence, gate], output)
     model.compile(optimizer="adam", loss="mse")
     return model
