@@ -10,7 +10,15 @@ Every scenario module exposes:
 
 Run them all with `python -m demo.run_all` (or one: `python -m demo.<name>`),
 from the repository root.
+
+Importing this package imports TensorFlow without its C++ startup log
+(demo/_quiet.py), before any scenario imports Keras: a demo prints our
+report, not CUDA probing and oneDNN notices.
 """
+
+from demo._quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()
 
 SCENARIOS = (
     "bce_saturation",

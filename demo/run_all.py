@@ -22,9 +22,7 @@ from pathlib import Path
 if not __package__:  # `python demo/run_all.py`: make `import demo` work
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
-
-from demo import SCENARIOS  # noqa: E402
+from demo import SCENARIOS  # noqa: E402  (imports TensorFlow quietly: demo/_quiet.py)
 from demo._common import DEMO_DIR  # noqa: E402
 
 DEFAULT_LOGDIR = DEMO_DIR / "logs"
@@ -47,9 +45,13 @@ def _describe_expected(expected):
         if expected.get("layer")
         else f"loss function {expected['loss_function']!r}"
     )
+    # The report names the innermost demo/ frame of the op's creation stack;
+    # when Keras creates the op, the line that asks for it is said beside it.
+    shown = expected.get("innermost_demo_frame") or expected["source"]
+    requested = f" (created inside Keras for {expected['source']})" if expected["source"] != shown else ""
     return (
         f"expected: first non-finite at step {expected['step']}, {expected['phase']} pass, "
-        f"op {expected['op_type']} in {where} ({expected['source']})"
+        f"op {expected['op_type']} in {where}, at {shown}{requested}"
     )
 
 
