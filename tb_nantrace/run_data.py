@@ -10,6 +10,12 @@ Shapes returned (all JSON-ready, non-finite floats already strings):
               "incidents": [incident dicts, oldest first], "warnings",
               "skipped", "unknown_kinds"}
 
+Lead times (how early we knew): each warning of the detail carries
+"steps_before_incident", the steps from it to the first incident of its
+recording at or after its step (None when none followed), and each incident
+"first_warning_steps_before", the largest of those among the warnings that
+lead up to it (None when no warning did).
+
 "skipped" counts the records this view read but could not decode (corrupt
 payload, a tensor that is not a scalar string, a tag the data provider could
 not read at all: one per tag). "unknown_kinds" maps each record kind this
@@ -58,6 +64,28 @@ class WindowKey(NamedTuple):
 
 def _in_order(keyed):
     return [item.record for item in sorted(keyed, key=attrgetter("key"))]
+
+
+def lead_times(incidents, warnings):
+    """Set warning["steps_before_incident"] and
+    incident["first_warning_steps_before"] (see the module docstring), within
+    each recording session. Incidents sorted by step within a session."""
+    for incident in incidents:
+        incident["first_warning_steps_before"] = None
+    by_session = {}
+    for incident in incidents:
+        by_session.setdefault(incident.get("session", ""), []).append(incident)
+    for warning in warnings:
+        following = [i for i in by_session.get(warning.get("session", ""), [])
+                     if i["step"] >= warning["step"]]
+        warning["steps_before_incident"] = None
+        if not following:
+            continue
+        incident = following[0]
+        lead = incident["step"] - warning["step"]
+        warning["steps_before_incident"] = lead
+        if incident["first_warning_steps_before"] is None or lead > incident["first_warning_steps_before"]:
+            incident["first_warning_steps_before"] = lead
 
 
 class RunData:
@@ -196,6 +224,7 @@ class RunData:
         if trends:
             for item in self.incidents:
                 item.record["trend"] = self.trend(item.record)
+        lead_times(self.sorted_incidents(), self.sorted_warnings())
         info = self.info()
         return records.strict_jsonable(
             {
@@ -242,6 +271,7 @@ class RunData:
         """The sampled long-horizon timeline, downsampled here (not in the
         browser) to at most `max_points` points per series, with incident
         and warning markers."""
+        lead_times(self.sorted_incidents(), self.sorted_warnings())
         return records.strict_jsonable({
             "run": self.run,
             **timeline.downsample(self.chunks, max_points, stats, metrics, layers),

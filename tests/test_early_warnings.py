@@ -42,6 +42,12 @@ POSITIVE = [
      "saturated_probability", "4 outputs of layer out are exactly 0 or 1", 102),
     ("dead_relu", {**RELU, ("act_max_abs", "dense"): [1, 0, 0, 0, 0, 0, 1, 1]}, "float32",
      "dead_relu", "ReLU layer dense has been exactly 0 for 5 steps", 105),
+    ("loss_jumps_far_above_its_median", {("loss", ""): [1.0, 1.1, 0.9, 1.05, 0.95, 8.0]}, "float32",
+     "loss_spike", "loss jumped to 8 at step 105, 8x the median 1 of the 5 steps before", 105),
+    ("loss_explodes_after_three_steps", {("loss", ""): [1.68, 46.3, 1.03e5, 2.1e12, NAN]}, "float32",
+     "loss_spike", "loss jumped to 2.1e+12 at step 103", 103),
+    ("flat_loss_doubles", {("loss", ""): [0.5] * 6 + [1.0]}, "float32",
+     "loss_spike", "the last 6 losses were all 0.5", 106),
     ("activation_near_float32_max", {("act_max_abs", "big"): [1.0, 1e38]}, "float32",
      "approaching_overflow", "largest |activation| of layer big is 1e+38, 29% of the float32 max", 101),
     ("activation_near_float16_max", {("act_max_abs", "big"): [7000.0]}, "float16",
@@ -57,6 +63,17 @@ def test_each_warning_fires_on_its_pattern_with_the_numbers(columns, dtype, code
     assert message in found[0].message, found[0].message
     assert found[0].step == step
     assert found[0].evidence_steps and found[0].evidence_values
+
+
+def test_every_warning_says_what_it_saw_and_its_threshold():
+    """The numbers a user judges a warning by: the values seen (in the
+    message and as evidence) and the threshold they were held against."""
+    for _, columns, dtype, code, _, _ in POSITIVE:
+        (finding,) = [f for f in findings(columns, dtype) if f.code == code]
+        assert "threshold" in finding.message, finding.message
+        assert any(ch.isdigit() for ch in finding.message.split("threshold")[0]), finding.message
+        assert finding.step in finding.evidence_steps
+        assert len(finding.evidence_steps) == len(finding.evidence_values)
 
 
 def test_every_warning_code_has_a_positive_case():
@@ -77,6 +94,14 @@ NEAR_MISSES = [
     ("no_saturated_outputs", {("saturated", "out"): [0, NAN, 0]}, "float32"),
     ("relu_dead_for_four_steps", {**RELU, ("act_max_abs", "dense"): [1, 0, 0, 0, 0, 1, 0, 1]}, "float32"),
     ("zero_outputs_without_relu", {("act_max_abs", "linear"): [0.0] * 8}, "float32"),
+    ("loss_noisy_within_its_range", {("loss", ""): [2.0, 6.0, 3.0, 5.0, 2.5, 6.5, 3.0, 7.0]}, "float32"),
+    ("loss_spike_with_two_steps_of_history", {("loss", ""): [1.0, 1.1, 1e6]}, "float32"),
+    ("loss_spike_after_nans", {("loss", ""): [NAN, NAN, NAN, 1.0, 1.2, 50.0]}, "float32"),
+    ("loss_rises_six_mads_but_not_double", {("loss", ""): [1.0, 1.01, 0.99, 1.0, 1.02, 1.9]}, "float32"),
+    ("loss_doubles_within_six_mads", {("loss", ""): [1.0, 3.0, 0.5, 2.5, 1.5, 1.0, 5.5]}, "float32"),
+    ("infinite_loss_is_the_incident_not_a_spike", {("loss", ""): [1.0, 1.0, 1.0, 1.0, math.inf]},
+     "float32"),
+    ("negative_loss_rising_towards_zero", {("loss", ""): [-10.0, -10.5, -9.8, -10.2, -1.0]}, "float32"),
     ("activation_far_from_max", {("act_max_abs", "big"): [1e3, 1e30, NAN]}, "float32"),
     ("activation_below_a_tenth_of_float16_max", {("act_max_abs", "big"): [6000.0]}, "float16"),
 ]
@@ -90,3 +115,48 @@ def test_no_warning_on_a_near_miss(columns, dtype):
 
 def test_no_rows_give_no_warnings():
     assert early_warnings.evaluate(["grad_norm"], [""], [], np.zeros((0, 1))) == []
+
+
+def at_incident(columns, step):
+    """early_warnings.at_incident on {(metric, layer): series}, steps 100, 101, ..."""
+    length = len(next(iter(columns.values())))
+    rows = np.array([series for series in columns.values()], dtype=np.float64).T
+    return early_warnings.at_incident([m for m, _ in columns], [layer for _, layer in columns],
+                                      np.arange(100, 100 + length), rows, step)
+
+
+def test_a_relu_layer_all_zero_at_the_incident_step_is_dead_there():
+    # The relative-MAE demo: the output ReLU's max |x| reaches 0 at the
+    # incident's step only, too soon for a dead_relu warning (5 steps).
+    columns = {("act_zero_frac", "out"): [0.75, 0.81, 0.91, 1.0],
+               ("act_max_abs", "out"): [0.36, 0.27, 0.48, 0.0]}
+    assert codes(columns) == []
+    (finding,) = at_incident(columns, 103)
+    assert (finding.code, finding.layer, finding.step) == ("dead_relu", "out", 103)
+    assert "exactly 0 at the incident's step 103 (max |x| = 0, zero fraction 1" in finding.message
+    assert "at step 102 its max |x| was 0.48" in finding.message
+    assert finding.evidence_steps == [102, 103] and finding.evidence_values == [0.48, 0.0]
+
+
+def test_a_relu_layer_dead_for_several_steps_says_since_when():
+    columns = {("act_zero_frac", "out"): [0.5, 1.0, 1.0, 1.0], ("act_max_abs", "out"): [2.0, 0.0, 0.0, 0.0]}
+    (finding,) = at_incident(columns, 103)
+    assert "since step 101" in finding.message
+
+
+# (id, columns, incident step): nothing holds at the incident's step.
+AT_INCIDENT_NEAR_MISSES = [
+    ("relu_zero_before_but_not_at_the_incident",
+     {("act_zero_frac", "out"): [1.0, 0.9], ("act_max_abs", "out"): [0.0, 0.01]}, 101),
+    ("zero_outputs_of_a_layer_without_relu", {("act_max_abs", "linear"): [1.0, 0.0]}, 101),
+    ("relu_with_nan_max_at_the_incident",
+     {("act_zero_frac", "out"): [0.5, NAN], ("act_max_abs", "out"): [1.0, NAN]}, 101),
+    ("incident_step_not_in_the_window",
+     {("act_zero_frac", "out"): [1.0, 1.0], ("act_max_abs", "out"): [0.0, 0.0]}, 105),
+]
+
+
+@pytest.mark.parametrize("columns, step", [case[1:] for case in AT_INCIDENT_NEAR_MISSES],
+                         ids=[case[0] for case in AT_INCIDENT_NEAR_MISSES])
+def test_nothing_holds_at_the_incident_on_a_near_miss(columns, step):
+    assert at_incident(columns, step) == []

@@ -180,7 +180,7 @@ def check_big(detail):
 
 # Added by the reader: the recording session (from the tag) and, in the
 # report, the health trend before each incident (None without a window).
-READER_KEYS = {"session", "trend"}
+READER_KEYS = {"session", "trend", "first_warning_steps_before"}
 
 
 def without_reader_keys(incident):

@@ -5,6 +5,7 @@ No TensorFlow."""
 import unicodedata
 
 from tb_nantrace import __version__
+from tb_nantrace.records import KIND_WORDS
 from tb_nantrace.report.json_report import first_incident
 
 # Full detail for this many incidents per run; the rest are counted.
@@ -17,6 +18,10 @@ def _num(value):
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def _steps(count):
+    return f"{count} step{'s' if count != 1 else ''}"
 
 
 def _shape(shape):
@@ -102,6 +107,11 @@ def _incident_lines(incident, origin):
         lines.append(f"{pad}cause  {cause.get('summary') or ''} [{cause.get('code')}]")
     if cause.get("contributing"):
         lines.append(f"{pad}contributing: {', '.join(cause['contributing'])}")
+    lead = incident.get("first_warning_steps_before")
+    if lead is not None:
+        what = KIND_WORDS.get(incident.get("kind"), "NaN")
+        lines.append(f"{pad}first warning {_steps(lead)} before the {what}" if lead
+                     else f"{pad}first warning at the step of the {what}")
     for fix in cause.get("fixes") or []:
         lines.append(f"{pad}fix: {fix}")
     if incident.get("note"):
@@ -148,7 +158,9 @@ def report_text(logdir, runs, limit=DEFAULT_LIMIT, problems=()):
                 f"..{rest[-1]['step']} (--limit 0 shows all)"
             )
         for warning in run.get("warnings") or []:
-            lines.append(f"  warning at step {warning['step']}: {warning['code']}: {warning['message']}")
+            lead = warning.get("steps_before_incident")
+            when = f" ({_steps(lead)} before the incident)" if lead else ""
+            lines.append(f"  warning at step {warning['step']}{when}: {warning['code']}: {warning['message']}")
         if info.get("incidents_capped"):
             lines.append("  (incident cap reached: later incidents were not recorded)")
         for note in info.get("notes") or []:
