@@ -51,6 +51,10 @@ def record(
     max_incidents: int = 100,
     health: "bool | int" = True,
     redact: bool = False,
+    analysis_seconds: float = 30.0,
+    verify_fixes: bool = True,
+    snapshot_every: int = 10,
+    snapshot_memory_mb: float = 256.0,
 ):
     """Record NaN/Inf origins of the training in the `with` block.
 
@@ -68,6 +72,17 @@ def record(
         every step, N a row every N steps, False off.
       redact: True leaves code text, absolute paths and the host name out
         of the logdir.
+      analysis_seconds: time budget per incident (the first 3) for replaying
+        the failing step again (reproducible?), finding its culprit rows and
+        verifying fixes by replay; 0 turns all three off.
+      verify_fixes: try learning rate / 10, clipnorm=1.0, epsilon=1e-7,
+        float32 for the origin's layer and dropping the culprit rows by
+        replay (the model is put back afterwards).
+      snapshot_every: keep a device-side copy of the model's and optimizer's
+        state every N steps of model.fit (the last 4), so fixes acting
+        through earlier updates are replayed from an earlier step; 0: off.
+      snapshot_memory_mb: the snapshots' memory budget: above it they are
+        off (and the run info says so).
 
     Returns:
       A context manager; after the block its `incidents` are the recorded
@@ -75,7 +90,9 @@ def record(
     """
     recording, _ = _recorder()
     return recording.record(logdir, mode=mode, on_nan=on_nan, optimizer=optimizer,
-                            max_incidents=max_incidents, health=health, redact=redact)
+                            max_incidents=max_incidents, health=health, redact=redact,
+                            analysis_seconds=analysis_seconds, verify_fixes=verify_fixes,
+                            snapshot_every=snapshot_every, snapshot_memory_mb=snapshot_memory_mb)
 
 
 def guard(step_function: Callable) -> Callable:

@@ -118,6 +118,43 @@ def incident_to_dict(incident):
         "mode": incident.mode or None,
         "note": incident.note or None,
         "wall_time": incident.wall_time,
+        **analysis_to_dict(incident),
+    }
+
+
+def _optional(message, name, kind=int):
+    return kind(getattr(message, name)) if message.HasField(name) else None
+
+
+def analysis_to_dict(incident):
+    """Issue 13's fields of an incident (null or [] when not analyzed)."""
+    culprits = None
+    if incident.HasField("culprits"):
+        found = incident.culprits
+        culprits = {
+            "method": found.method, "rows": [int(r) for r in found.rows],
+            "complete": bool(found.complete), "index_note": found.index_note,
+            "examples": [{
+                "row": int(e.row), "index": _optional(e, "index"), "epoch": _optional(e, "epoch"),
+                "batch": _optional(e, "batch"),
+                "features": [{"tensor": f.tensor, "min": json_number(_optional(f, "min", float)),
+                              "max": json_number(_optional(f, "max", float)),
+                              "nan_count": int(f.nan_count), "inf_count": int(f.inf_count)}
+                             for f in e.features]} for e in found.examples],
+        }
+    again = incident.reproducibility
+    seconds = incident.analysis_seconds
+    return {
+        "culprits": culprits,
+        "reproducibility": {"reproduced": bool(again.reproduced),
+                            "same_origin": _optional(again, "same_origin", bool), "note": again.note}
+        if incident.HasField("reproducibility") else None,
+        "verified_fixes": [{"fix": f.fix, "result": f.result, "from_step": int(f.from_step),
+                            "replayed_steps": int(f.replayed_steps), "note": f.note}
+                           for f in incident.verified_fixes],
+        "analysis_seconds": {"culprits": seconds.culprits, "reproduce": seconds.reproduce,
+                             "fixes": seconds.fixes}
+        if incident.HasField("analysis_seconds") else None,
     }
 
 
@@ -173,6 +210,9 @@ def headline(incident):
     forward pass, in op Log (model/log) of layer dense, variable dense/bias"."""
     what = KIND_WORDS.get(incident["kind"], "NaN")
     op = incident["op"]
+    if not op["type"]:  # the guard saw it, the replay did not reproduce it: no op is named
+        return (f"{what} seen by the guard at step {incident['step']}; replaying the step did "
+                "not reproduce it (no op named)")
     op_text = op["type"] + (f" ({op['name']})" if op["name"] else "")
     text = (f"{what} first appeared at step {incident['step']}, "
             f"in the {incident['phase']} pass, in op {op_text}")

@@ -67,3 +67,23 @@ def check_numerics_paused(note):
         check_numerics_callback.enable_check_numerics(
             stack_height_limit=active._stack_height_limit,
             path_length_limit=active._path_length_limit)
+
+
+def keras_fit_locals(model):
+    """Where Keras's `fit` is in its loop while one of its steps ends: the
+    arguments it slices batches from and its position (Keras 3.x TensorFlow
+    trainer: the locals `x`, `y`, `sample_weight`, `batch_size`, `shuffle`,
+    `epoch`, `begin_step`, `epoch_iterator` of Trainer.fit, read from its
+    frame up the stack). None outside `model.fit`. Used only off the
+    training path (at an incident, or every few steps for a snapshot)."""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        f_locals = frame.f_locals if frame.f_code.co_name == "fit" else {}
+        if f_locals.get("self") is model and "epoch_iterator" in f_locals:
+            names = ("x", "y", "sample_weight", "batch_size", "shuffle", "epoch", "begin_step",
+                     "epoch_iterator")
+            return {name: f_locals.get(name) for name in names}
+        frame = frame.f_back
+    return None

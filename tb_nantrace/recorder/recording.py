@@ -27,8 +27,8 @@ import tb_nantrace
 from tb_nantrace import metadata, records
 from tb_nantrace.proto import nantrace_pb2
 from tb_nantrace.recorder import (
-    check_scope, compat, incidents, instrument, keras_hooks, registry, replay, sites, state_guard,
-    step_counter, timelines,
+    analysis, check_scope, compat, incidents, instrument, keras_hooks, registry, replay, sites,
+    snapshots, state_guard, step_counter, timelines,
 )
 from tb_nantrace.recorder.writer import RecordWriter
 
@@ -72,7 +72,8 @@ class Recording:
     """
 
     def __init__(self, logdir=None, *, mode="guard", on_nan="stop", optimizer=None,
-                 max_incidents=100, health=True, redact=False):
+                 max_incidents=100, health=True, redact=False, analysis_seconds=30.0,
+                 verify_fixes=True, snapshot_every=10, snapshot_memory_mb=256.0):
         if on_nan not in ON_NAN_CHOICES:
             raise ValueError(f"on_nan must be one of {ON_NAN_CHOICES}, got {on_nan!r}")
         if mode not in MODES:
@@ -83,7 +84,9 @@ class Recording:
         self.redact = redact
         self.notes = []
         self._options = dict(optimizer=optimizer, max_incidents=max_incidents,
-                             health_every=_health_every(health))
+                             health_every=_health_every(health),
+                             analysis=(analysis_seconds, verify_fixes, snapshot_every,
+                                       snapshot_memory_mb))
         self._outer = None  # the recording this one is nested in
         self._info = None
 
@@ -134,8 +137,11 @@ class Recording:
         self.incident_log = incidents.IncidentLog(self.writer, self.sites, options["max_incidents"],
                                                self.logdir)
         self.timelines = timelines.HealthTimelines(options["health_every"], self.writer)
-        self.replayer = replay.Replayer(self.scope, self.sites, self.incident_log, self.timelines,
-                                        self.mode)
+        seconds, verify_fixes, every, memory_mb = options["analysis"]
+        self.snapshots = snapshots.SnapshotRing(every if verify_fixes else 0, memory_mb, self.note)
+        self.replayer = replay.Replayer(
+            self.scope, self.sites, self.incident_log, self.timelines, self.mode,
+            analysis.Analyzer(self.scope, self.snapshots, seconds, verify_fixes))
         self.state = state_guard.StateGuard(self.incident_log, self.sites, self.mode)
         self.op_callback = instrument.OpCallback(self.scope, self.sites, self.steps,
                                                  self.incident_log, self.replayer, self.mode)
@@ -209,6 +215,7 @@ class Recording:
         state, give new incidents their health window and write them. True
         when training must stop here."""
         self.replayer.replay_pending(step_function, args, kwargs)
+        self.snapshots.after_step(owner)
         if owner is not None:
             self.state.check(owner)
         self.timelines.after_step(owner, self.incident_log.drafts())

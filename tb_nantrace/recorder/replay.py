@@ -8,16 +8,22 @@ step function eagerly under the op callback: the first op that produced a
 NaN/Inf is the origin, matched back to the op of the guarded graph so the
 incident names the graph op. Random ops draw from the same Keras
 seed-generator state, so dropout masks are the same as in the failed step.
+
+Then (analysis.py, within record(analysis_seconds=...)) the step is
+replayed a second time to tell whether the failure reproduces, its culprit
+rows are found and fixes are verified by replay. Every variable a replay
+can change is put back afterwards. A step the replay does not reproduce
+names no op: its incident carries what the guard saw (the non-finite
+gradients) and says so.
 """
 
-import contextlib
 import threading
 import typing
 
 import numpy as np
 import tensorflow as tf
 
-from tb_nantrace.recorder import instrument
+from tb_nantrace.recorder import analysis, instrument, snapshots
 
 
 class ReplayFound(Exception):
@@ -32,28 +38,23 @@ class PendingReplay(typing.NamedTuple):
     batch: typing.Any  # the step's batch arrays (Keras), else None
     replay_wanted: bool  # False past the incident cap or when the step is already pending
     saved: typing.Any  # pre-step values of context.restorable
-
-
-@contextlib.contextmanager
-def _functions_run_eagerly():
-    previous = tf.config.functions_run_eagerly()
-    tf.config.run_functions_eagerly(True)
-    try:
-        yield
-    finally:
-        tf.config.run_functions_eagerly(previous)
+    gradients: typing.Any = ()  # the refused gradients (the guard's evidence), if handed over
 
 
 class Replayer:
-    def __init__(self, scope, sites, incidents, timelines, mode):
+    def __init__(self, scope, sites, incidents, timelines, mode, analyzer=None):
         self.scope = scope            # CheckScope: says "replaying" to the op callback
         self.sites = sites            # SiteRegistry: the guarded graph's ops
         self.incidents = incidents    # IncidentLog
         self.timelines = timelines    # HealthTimelines: a refused step's gradient counts
         self.mode = mode
+        self.analyzer = analyzer      # analysis.Analyzer: reproducibility, culprits, fixes
         self._pending = []
         self._step_functions = {}     # id(model) -> its original train_step
         self._lock = threading.Lock()
+        self._probing = False         # a second replay: find the origin, record nothing
+        self._probe_key = None
+        self._found_outputs = None    # the first replay's origin outputs
 
     def register_step_function(self, owner, step_function):
         self._step_functions[id(owner)] = step_function
@@ -73,7 +74,8 @@ class Replayer:
             # per step, none past the incident cap.
             replay_wanted = self.incidents.accepts(step) and not any(
                 p.step == step for p in self._pending if p.replay_wanted)
-            self._pending.append(PendingReplay(context, step, batch, replay_wanted, saved))
+            self._pending.append(PendingReplay(context, step, batch, replay_wanted, saved,
+                                               arrays[n_batch + n_saved:]))
 
     def refused_update(self, step):
         """A `nantrace.guard` call's update was refused: replay the call."""
@@ -87,7 +89,7 @@ class Replayer:
         call replays `step_function(*args, **kwargs)`."""
         with self._lock:
             pending, self._pending = self._pending, []
-        for context, step, arrays, replay_wanted, saved in pending:
+        for context, step, arrays, replay_wanted, saved, gradients in pending:
             if context is not None:
                 with instrument.uninstrumented():
                     for variable, value in zip(context.restorable, saved):
@@ -96,48 +98,100 @@ class Replayer:
                 continue
             if context is not None:
                 function = self._step_functions[id(context.owner)]
-                call_args, call_kwargs = (_rebuild_batch(context, arrays),), {}
-                restorable = context.restorable
+                call_args, call_kwargs = (analysis.rebuild_batch(context, arrays),), {}
+                restorable = snapshots.state_variables(context.owner)
             else:
                 function, call_args, call_kwargs = step_function, args, kwargs or {}
                 restorable = []
-            if not self._run(step, function, call_args, call_kwargs, restorable):
-                site = self.sites.add_guard()
-                site.note = (
-                    "the guard saw a non-finite loss or gradient at this step, but replaying "
-                    "the step eagerly did not reproduce it (nondeterministic op or data?)"
-                )
-                self.incidents.record(site, step, [], [], "guard")
+            incident = self._run(step, function, call_args, call_kwargs, restorable)
+            wanted = self.analyzer is not None and self.analyzer.wanted()
+
+            def second_replay():
+                return self._probe(step, function, call_args, call_kwargs, restorable)
+
+            if incident is None:
+                self._not_reproduced(context, step, gradients, second_replay() if wanted else None,
+                                     wanted)
+            elif wanted and context is not None:
+                self.analyzer.keras_step(incident, context, step, arrays, function,
+                                         self._found_outputs or [], second_replay)
+            elif wanted:
+                analysis.fill(incident, {"reproducibility": analysis.reproducibility(
+                    incident, second_replay())})
 
     def found(self, site, ordinal, inputs, outputs):
         """The op callback saw the replay's first non-finite op: name it as
-        the guarded graph's op, record it, and stop the replay."""
+        the guarded graph's op, record it (a second replay only notes it),
+        and stop the replay."""
         graph_site = self.sites.graph_site_for(site, ordinal)
         if graph_site is not None:
             site.op_name = graph_site.op_name
             site.layer = site.layer or graph_site.layer
             site.input_names = graph_site.input_names
             site.graph = graph_site.graph
-        self.incidents.record(site, self.scope.replay_step, inputs, outputs, "guard")
+        if self._probing:
+            self._probe_key = analysis.origin_key(site.op_type, site.op_name, site.layer, site.phase)
+        else:
+            self._found_outputs = outputs
+            self.incidents.record(site, self.scope.replay_step, inputs, outputs, "guard")
         raise ReplayFound()
 
     def _run(self, step, step_function, args, kwargs, restorable):
-        """Re-run `step_function(*args, **kwargs)` eagerly; True when it
-        reproduced the failure (an incident was recorded)."""
-        with instrument.uninstrumented():
-            saved = [np.array(v.numpy()) for v in restorable]
+        """Re-run `step_function(*args, **kwargs)` eagerly, then put back
+        `restorable`; the incident draft it recorded, or None when it did
+        not reproduce the failure."""
+        before = {id(i) for i in self.incidents.drafts()}
+        self._found_outputs = None
+        self._replay(step, step_function, args, kwargs, restorable)
+        new = [i for i in self.incidents.drafts() if id(i) not in before]
+        return new[0] if new else None
+
+    def _probe(self, step, step_function, args, kwargs, restorable):
+        """A second op-by-op replay from the same state: its origin key
+        (analysis.origin_key), or None when it stayed finite."""
+        self._probing, self._probe_key = True, None
         try:
-            with self.scope.replaying(step), _functions_run_eagerly():
+            self._replay(step, step_function, args, kwargs, restorable)
+        finally:
+            self._probing = False
+        return self._probe_key
+
+    def _replay(self, step, step_function, args, kwargs, restorable):
+        saved = snapshots.read(restorable)
+        try:
+            with self.scope.replaying(step), analysis.functions_run_eagerly():
                 step_function(*args, **kwargs)
         except ReplayFound:
             pass
         except tf.errors.OpError:
             pass  # a later op failing on NaN input: the first one is already recorded
         finally:
-            with instrument.uninstrumented():
-                for variable, value in zip(restorable, saved):
-                    variable.assign(value)
-        return self.incidents.has_incident_at(step)
+            snapshots.assign(restorable, saved)
+
+    def _not_reproduced(self, context, step, gradients, second, analyzed):
+        """The guard refused the step but the replay stayed finite: the
+        incident names no op; it carries the guard's evidence instead."""
+        site = self.sites.add_guard()
+        names = [getattr(v, "path", None) or getattr(v, "name", "") for v in
+                 (getattr(context, "gradient_variables", None) or [])]
+        bad = [(name, g) for name, g in zip(names, gradients) if not np.isfinite(g).all()]
+        site.op_type, site.phase, site.layer = "", "other", None
+        site.output_names = [f"gradient of {name}" for name, _ in bad]
+        seen = (f"non-finite gradients of {len(bad)} variable(s) ({', '.join(n for n, _ in bad[:3])})"
+                if bad else "a non-finite batch, loss or gradient")
+        site.note = (f"not reproduced: the guard saw {seen} at this step, but replaying the step "
+                     "eagerly from the restored pre-step state stayed finite (nondeterministic ops, "
+                     "state the replay cannot restore, or a hardware fault); no op is named")
+        incident = self.incidents.record(site, step, [], [g for _, g in bad], "guard")
+        if incident is None:
+            return
+        if not bad:
+            incident.kind = "nan"
+        if analyzed:
+            note = ("a second replay failed at " + second[0] + " (not the step the guard saw)"
+                    if second else "a second replay stayed finite too")
+            analysis.fill(incident, {"reproducibility": {
+                "reproduced": False, "same_origin": None, "note": f"{site.note}; {note}"}})
 
     def _input_incident(self, context, step, arrays):
         """A batch that already holds NaN/Inf is the origin (phase "input");
@@ -148,9 +202,3 @@ class Replayer:
                 return True
         return False
 
-
-def _rebuild_batch(context, arrays):
-    leaves = tf.nest.flatten(context.batch_structure)
-    values = iter(arrays)
-    rebuilt = [tf.constant(next(values)) if isinstance(leaf, tf.Tensor) else leaf for leaf in leaves]
-    return tf.nest.pack_sequence_as(context.batch_structure, rebuilt)

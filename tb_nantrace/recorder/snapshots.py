@@ -1,0 +1,115 @@
+"""A bounded ring of the model's state every K steps, for replays from an
+earlier step.
+
+A fix that acts through earlier updates (a lower learning rate, gradient
+clipping) changes nothing when only the failing step is replayed: by then
+the weights have already blown up. So every `every` steps of `model.fit`
+the recorder keeps a copy of every variable a step changes (weights,
+optimizer slots and step counter, metrics), as device-side copies
+(`tf.identity`: no host read on a healthy step), the last `KEEP` of them,
+with where `fit` was in its data (epoch, batch) so that the batches since
+can be sliced again from a NumPy `x` (fix_trials.py). Off, and said once,
+when `KEEP` copies would exceed the memory budget.
+"""
+
+import dataclasses
+import typing
+
+import numpy as np
+import tensorflow as tf
+
+from tb_nantrace.recorder import compat, instrument
+
+KEEP = 4  # snapshots kept per model
+
+
+def state_variables(model):
+    """Every variable a replayed step can change: the model's (weights,
+    BatchNorm statistics, seed-generator states), its optimizer's (slots,
+    iterations, learning rate; a LossScaleOptimizer's inner one too) and its
+    metrics'. Each once, in a fixed order."""
+    optimizer = getattr(model, "optimizer", None)
+    found = list(model.variables)
+    for owner in (optimizer, getattr(optimizer, "inner_optimizer", None)):
+        if owner is not None and getattr(owner, "built", False):
+            found += list(owner.variables)
+    found += list(model.metrics_variables)
+    seen, unique = set(), []
+    for variable in found:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            unique.append(variable)
+    return unique
+
+
+def nbytes(variables):
+    return sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in variables)
+
+
+def read(variables):
+    """Host copies (at an incident only)."""
+    with instrument.uninstrumented():
+        return [np.array(v.numpy()) for v in variables]
+
+
+def assign(variables, values):
+    with instrument.uninstrumented():
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+
+
+@dataclasses.dataclass
+class Snapshot:
+    fit_id: int          # id of the fit's epoch iterator: batches of another fit cannot be re-sliced
+    epoch: int           # position of the step that had just ended when it was taken
+    batch: int
+    variables: typing.List[typing.Any]  # state_variables(model) when it was taken
+    values: typing.List[typing.Any]     # their values: device tensors
+
+
+class SnapshotRing:
+    """`after_step(model)` at the end of every step of a recorded fit;
+    `oldest(model)` at an incident."""
+
+    def __init__(self, every, memory_mb, note):
+        self.every = int(every)
+        self.memory_bytes = float(memory_mb) * 2 ** 20
+        self._note = note  # Recording.note
+        self._counts = {}  # id(model) -> steps seen
+        self._rings = {}   # id(model) -> [Snapshot], oldest first
+        self._off = set()  # id(model): over the budget
+
+    def after_step(self, model):
+        if self.every <= 0 or model is None or getattr(model, "optimizer", None) is None:
+            return
+        key = id(model)
+        count = self._counts.get(key, 0)
+        self._counts[key] = count + 1
+        if count % self.every or key in self._off:
+            return
+        fit = compat.keras_fit_locals(model)
+        if fit is None:
+            return
+        variables = state_variables(model)
+        size = nbytes(variables)
+        if size * KEEP > self.memory_bytes:
+            self._off.add(key)
+            self._note(
+                f"snapshots for replays from an earlier step are off for model {model.name!r}: "
+                f"{KEEP} copies of its state ({size * KEEP / 2 ** 20:.1f} MB) exceed "
+                f"record(snapshot_memory_mb={self.memory_bytes / 2 ** 20:g}); fixes are then "
+                "verified on the failing step only")
+            return
+        with instrument.uninstrumented():
+            values = [tf.identity(v.value if hasattr(v, "value") else v) for v in variables]
+        ring = self._rings.setdefault(key, [])
+        ring.append(Snapshot(id(fit["epoch_iterator"]), int(fit["epoch"]), int(fit["begin_step"]),
+                             variables, values))
+        del ring[:-KEEP]
+
+    def oldest(self, model, fit_id):
+        """The oldest snapshot of `model` taken in the same fit, or None."""
+        for snapshot in self._rings.get(id(model), []):
+            if snapshot.fit_id == fit_id:
+                return snapshot
+        return None
