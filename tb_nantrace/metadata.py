@@ -42,6 +42,9 @@ KIND_WARNING = b"warning"
 # like incidents. The timeline is one tag of many points, and TensorBoard's
 # sampling of it is fine: the windows keep full resolution where it matters.
 WINDOW_TAG_PREFIX = "nantrace/window/"
+# The window written when a recording ends: its last steps (every step of a
+# short run), under this incident index.
+END_WINDOW = -1
 WARNING_TAG_PREFIX = "nantrace/warning/"
 TIMELINE_TAG = "nantrace/timeline"
 

@@ -348,11 +348,15 @@ class HealthMonitor:
 
     def window_for(self, incident):
         """Flight-recorder rows up to the incident's step."""
+        return self.window(incident.index, up_to_step=incident.step)
+
+    def window(self, index, up_to_step=None):
+        """Flight-recorder rows (up to `up_to_step`) as window `index`."""
         self.read_now()
-        steps, rows = self._read(up_to_step=incident.step)
+        steps, rows = self._read(up_to_step=up_to_step)
         return nantrace_pb2.HealthWindow(
             schema_version=metadata.SCHEMA_VERSION,
-            incident_index=incident.index,
+            incident_index=index,
             metric=self.probe.metrics,
             layer=self.probe.layers,
             steps=[int(s) for s in steps],

@@ -15,6 +15,7 @@ class HealthTimelines:
         self.writer = writer
         self.warnings = []  # Warning protos, in order
         self._monitors = {}  # id(model) -> health.HealthMonitor
+        self._window_ends = set()  # last step of each incident window written
 
     def monitor(self, model):
         """The model's monitor, made before tracing (its ring buffer is a
@@ -45,7 +46,9 @@ class HealthTimelines:
                 monitor.after_step()
                 return
             for incident in new_incidents:
-                self.writer.write(metadata.WINDOW, monitor.window_for(incident), incident.step)
+                window = monitor.window_for(incident)
+                self.writer.write(metadata.WINDOW, window, incident.step)
+                self._window_ends.add(window.steps[-1] if window.steps else None)
 
     def contributing(self, incident):
         """The warning codes raised up to the incident's step."""
@@ -57,6 +60,12 @@ class HealthTimelines:
         if monitor is not None:
             with instrument.uninstrumented():
                 monitor.close()
+                # The last steps at full resolution (a short run's every
+                # step: its timeline chunks aggregate 64 steps each), unless
+                # an incident's window already ends there.
+                end = monitor.window(metadata.END_WINDOW)
+                if end.steps and end.steps[-1] not in self._window_ends:
+                    self.writer.write(metadata.WINDOW, end, end.steps[-1])
 
     def _record_warning(self, finding):
         warning = nantrace_pb2.Warning(
