@@ -18,8 +18,9 @@ puts a Cause together and keeps the names the recorder and tests use
 """
 
 from tb_nantrace import cause_rules
-from tb_nantrace.evidence import DTYPE_MAX, Evidence, fmt, fmt_log  # noqa: F401 (re-exported)
-from tb_nantrace.fixes import FIXES
+from tb_nantrace.evidence import (DTYPE_MAX, Evidence, fmt, fmt_log,  # noqa: F401 (re-exported)
+                                  probability_producer)
+from tb_nantrace.fixes import FIXES, fixes_for
 from tb_nantrace.proto import nantrace_pb2
 
 __all__ = ["DTYPE_MAX", "FIXES", "diagnose", "fmt", "fmt_log", "initial_state_summary",
@@ -47,9 +48,12 @@ def initial_state_summary(variable, kind):
 def diagnose(incident):
     """Return a Cause for the incident (code, summary with the evidence, fixes)."""
     code, summary = _classify(incident)
+    producer = probability_producer(incident) if code == "log_of_nonpositive" else None
+    if producer is not None:
+        summary += f"; the value comes from {producer[0]} {producer[1]}"
     cause = nantrace_pb2.Cause(code=code, summary=summary)
     cause.contributing.extend(incident.cause.contributing)
-    cause.fixes.extend(FIXES.get(code, FIXES["unknown"]))
+    cause.fixes.extend(fixes_for(code, producer[0] if producer else None))
     return cause
 
 

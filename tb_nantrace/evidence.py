@@ -67,6 +67,38 @@ def zeros_of(stats):
     return f"{stats.zero_count} of {stats.size} values exactly 0"
 
 
+# Ops a probability passes through unchanged in kind on its way from the
+# activation that made it to a log (1 - p, clipping, casts, slices, ...).
+PASS_THROUGH_OPS = {"Identity", "Sub", "Add", "AddV2", "Mul", "Neg", "Cast", "Maximum", "Minimum",
+                    "ClipByValue", "Reshape", "Squeeze", "ExpandDims", "StridedSlice", "GatherV2",
+                    "Select", "SelectV2", "Transpose", "ConcatV2", "Pack", "Unpack", "Split"}
+PROBABILITY_OPS = {"Sigmoid": "sigmoid", "Softmax": "softmax"}
+PRODUCER_DEPTH = 8
+
+
+def probability_producer(incident):
+    """("sigmoid" | "softmax", op name) of the activation nearest upstream of
+    the origin in the recorded graph, reached through PASS_THROUGH_OPS only
+    (log(1 - sigmoid(x)) finds the Sigmoid); None when there is no graph,
+    none is found, or both kinds are equally near."""
+    types = {node.name: node.type for node in incident.graph.nodes}
+    producers = {}
+    for edge in incident.graph.edges:
+        producers.setdefault(edge.target, []).append(edge.source)
+    frontier, seen = [incident.op.name], {incident.op.name}
+    for _ in range(PRODUCER_DEPTH):
+        upstream = [s for name in frontier for s in producers.get(name, []) if s not in seen]
+        seen.update(upstream)
+        found = {(PROBABILITY_OPS[types[s]], s) for s in upstream if types.get(s) in PROBABILITY_OPS}
+        if found:
+            kinds = {kind for kind, _ in found}
+            return min(found) if len(kinds) == 1 else None
+        frontier = [s for s in upstream if types.get(s) in PASS_THROUGH_OPS]
+        if not frontier:
+            return None
+    return None
+
+
 class Evidence:
     """The facts every rule reads: op type, float inputs, what came out."""
 

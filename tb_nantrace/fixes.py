@@ -1,5 +1,7 @@
 """What to try for each cause code: FIXES maps a Cause.code to the fix texts
-the recorder prints and the viewer shows ("unknown" is the fallback).
+the recorder prints and the viewer shows ("unknown" is the fallback), and
+fixes_for picks them by the evidence (a log of a softmax output needs the
+categorical loss, of a sigmoid output the binary one).
 
 Plain data, no TensorFlow and no other tb_nantrace import: diagnosis.py
 attaches these to the Cause it builds.
@@ -7,8 +9,9 @@ attaches these to the Cause it builds.
 
 FIXES = {
     "log_of_nonpositive": [
-        "Compute the loss from logits: use the built-in loss with from_logits=True "
-        "(e.g. keras.losses.BinaryCrossentropy(from_logits=True)) instead of log(sigmoid(x)).",
+        "Compute the loss from logits with the built-in loss and from_logits=True: "
+        "BinaryCrossentropy after a sigmoid, CategoricalCrossentropy or "
+        "SparseCategoricalCrossentropy after a softmax (or log_softmax), instead of log(p).",
         "If you must take log(p), clip first: log(clip(p, eps, 1 - eps)) or log(p + eps).",
         "Check the inputs are scaled: saturated probabilities often come from unscaled features.",
     ],
@@ -79,3 +82,27 @@ FIXES = {
         "Lower the learning rate and add gradient clipping to see whether the incident moves.",
     ],
 }
+
+
+# The first fix of log_of_nonpositive, by what produced the probability
+# (evidence.probability_producer); FIXES has the one for when the graph does
+# not say.
+FROM_LOGITS = {
+    "sigmoid": (
+        "Compute the loss from logits: use the built-in loss with from_logits=True "
+        "(e.g. keras.losses.BinaryCrossentropy(from_logits=True)) instead of log(sigmoid(x))."),
+    "softmax": (
+        "Compute the loss from logits: remove the softmax (activation=None) and use "
+        "keras.losses.CategoricalCrossentropy(from_logits=True), or "
+        "SparseCategoricalCrossentropy(from_logits=True) for integer labels; in a hand-written "
+        "loss, tf.nn.log_softmax(logits) instead of log(softmax(logits))."),
+}
+
+
+def fixes_for(code, producer=None):
+    """The fix texts for `code`; for log_of_nonpositive the first one fits
+    `producer` ("sigmoid", "softmax" or None)."""
+    fixes = list(FIXES.get(code, FIXES["unknown"]))
+    if code == "log_of_nonpositive" and producer in FROM_LOGITS:
+        fixes[0] = FROM_LOGITS[producer]
+    return fixes

@@ -255,3 +255,39 @@ def test_contributing_warnings_are_kept():
                                               (math.log(0.5), "0.5")])
 def test_magnitudes_beyond_any_float_are_still_printed(log_value, shown):
     assert diagnosis.fmt_log(log_value) == shown
+
+
+# (id, producer chain of the Log op, nearest first; text the first fix must
+# contain; text it must not contain).
+LOG_PRODUCERS = [
+    ("log_of_softmax", ("Softmax",), "CategoricalCrossentropy(from_logits=True)", "Binary"),
+    ("log_of_clipped_softmax", ("ClipByValue", "Softmax"), "tf.nn.log_softmax(logits)", "Binary"),
+    ("log_of_one_minus_sigmoid", ("Sub", "Sigmoid"), "BinaryCrossentropy(from_logits=True)", "Categorical"),
+    ("log_of_sigmoid", ("Sigmoid",), "instead of log(sigmoid(x))", "Categorical"),
+    # A softmax behind a layer's MatMul did not make the probability that was logged.
+    ("softmax_behind_a_matmul", ("MatMul", "Softmax"), "after a softmax", "tf.nn.log_softmax(logits) instead"),
+    ("no_graph", (), "BinaryCrossentropy after a sigmoid, CategoricalCrossentropy", "instead of log(sigmoid"),
+]
+
+
+@pytest.mark.parametrize("chain, wanted, unwanted", [case[1:] for case in LOG_PRODUCERS],
+                         ids=[case[0] for case in LOG_PRODUCERS])
+def test_log_fix_names_the_loss_that_fits_the_activation_before_it(chain, wanted, unwanted):
+    cause = diagnosis.diagnose(make_incident("Log", [[0.5, 0.0]], [-0.69, -INF], chain=chain))
+    assert cause.code == "log_of_nonpositive"
+    assert wanted in cause.fixes[0] and unwanted not in cause.fixes[0], cause.fixes[0]
+    assert len(cause.fixes) == len(diagnosis.FIXES["log_of_nonpositive"])
+
+
+def test_log_summary_names_the_activation_it_found():
+    cause = diagnosis.diagnose(make_incident("Log", [[0.0]], [-INF], chain=("Sub", "Sigmoid")))
+    assert cause.summary.endswith("; the value comes from sigmoid p1")
+
+
+def test_sigmoid_and_softmax_equally_near_give_the_fix_for_either():
+    incident = make_incident("Log", [[0.0]], [-INF])
+    for name, op_type in (("s", "Sigmoid"), ("m", "Softmax")):
+        incident.graph.nodes.add(name=name, type=op_type, state="finite")
+        incident.graph.edges.add(source=name, target=incident.op.name)
+    cause = diagnosis.diagnose(incident)
+    assert "BinaryCrossentropy after a sigmoid, CategoricalCrossentropy" in cause.fixes[0]
