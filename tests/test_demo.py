@@ -108,6 +108,41 @@ def test_timeline_warnings_explain_the_incidents(guard_logdir):
     assert healthy["warnings"] == [] and healthy["steps"] == 128
 
 
+def test_log_of_a_saturated_sigmoid_suggests_the_binary_loss_from_logits(guard_logdir, exact_runs):
+    _, runs = guard_logdir
+    for run in (runs["bce_saturation"], exact_runs["bce_saturation"]):
+        cause = run["incidents"][0]["cause"]
+        assert "the value comes from sigmoid" in cause["summary"]
+        assert "BinaryCrossentropy(from_logits=True)" in cause["fixes"][0]
+        assert "Categorical" not in cause["fixes"][0]
+
+
+def test_loss_spike_warns_before_the_incident_and_the_lead_time_is_reported(guard_logdir):
+    _, runs = guard_logdir
+    run = runs["relu_high_lr"]
+    spikes = [w for w in run["warnings"] if w["code"] == "loss_spike"]
+    assert len(spikes) == 1, run["warnings"]
+    assert spikes[0]["step"] < run["incidents"][0]["step"]
+    assert spikes[0]["steps_before_incident"] == run["incidents"][0]["step"] - spikes[0]["step"]
+    assert re.search(r"loss jumped to 2\.\d+e\+12 at step 3, .*x the median", spikes[0]["message"])
+    assert "loss_spike" in run["incidents"][0]["cause"]["contributing"]
+    first = min(w["step"] for w in run["warnings"])
+    assert run["incidents"][0]["first_warning_steps_before"] == run["incidents"][0]["step"] - first > 0
+    assert runs["healthy"]["warnings"] == []
+
+
+def test_dead_output_relu_contributes_to_the_relative_mae_division(guard_logdir):
+    root, runs = guard_logdir
+    incident = runs["mae_div_zero"]["incidents"][0]
+    assert "dead_relu" in incident["cause"]["contributing"]
+    assert not any(w["code"] == "dead_relu" for w in runs["mae_div_zero"]["warnings"])
+    # What it rests on: the output ReLU's max |x| is exactly 0 at the incident
+    # (in its flight-recorder window), and was not the step before.
+    window = get_json(plugin_client(root), "/data/plugin/nantrace/window?run=mae_div_zero&incident=0")
+    (output,) = [s["values"] for s in window["series"] if (s["metric"], s["layer"]) == ("act_max_abs", "output")]
+    assert window["steps"][-1] == incident["step"] and output[-1] == 0.0 < output[-2]
+
+
 def check_routes(get_json):
     runs = {r["run"]: r for r in get_json("/data/plugin/nantrace/runs")["runs"]}
     assert set(runs) == set(SCENARIOS)

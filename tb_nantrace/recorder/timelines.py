@@ -4,7 +4,9 @@ flight-recorder window and its contributing warnings)."""
 
 import sys
 
-from tb_nantrace import metadata
+import numpy as np
+
+from tb_nantrace import early_warnings, metadata
 from tb_nantrace.proto import nantrace_pb2
 from tb_nantrace.recorder import health, instrument
 
@@ -15,6 +17,7 @@ class HealthTimelines:
         self.writer = writer
         self.warnings = []  # Warning protos, in order
         self._monitors = {}  # id(model) -> health.HealthMonitor
+        self._at_incident = {}  # incident index -> codes that hold at its step
         self._window_ends = set()  # last step of each incident window written
 
     def monitor(self, model):
@@ -49,11 +52,16 @@ class HealthTimelines:
                 window = monitor.window_for(incident)
                 self.writer.write(metadata.WINDOW, window, incident.step)
                 self._window_ends.add(window.steps[-1] if window.steps else None)
+                rows = np.reshape(window.values, (len(window.steps), len(window.metric)))
+                self._at_incident[incident.index] = [f.code for f in early_warnings.at_incident(
+                    window.metric, window.layer, window.steps, rows, incident.step)]
 
     def contributing(self, incident):
-        """The warning codes raised up to the incident's step."""
-        return [code for code in sorted({w.code for w in self.warnings if w.step <= incident.step})
-                if code not in incident.cause.contributing]
+        """The warning codes raised up to the incident's step, and what holds
+        at that step in its window (early_warnings.at_incident)."""
+        codes = {w.code for w in self.warnings if w.step <= incident.step}
+        codes.update(self._at_incident.pop(incident.index, ()))
+        return [code for code in sorted(codes) if code not in incident.cause.contributing]
 
     def close(self, model):
         monitor = self._monitors.get(id(model))
