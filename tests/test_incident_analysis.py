@@ -2,6 +2,8 @@
 their index into x, whether a second replay reproduces the failure, and
 which fixes keep the step finite when replayed."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -48,7 +50,7 @@ def fit_recorded(tmp_path, model, x, y, **options):
     return recording.incidents[0]
 
 
-def test_one_poisoned_example_is_reported_as_its_row_and_its_index_into_x(tmp_path):
+def test_one_poisoned_example_is_reported_as_its_row_and_its_index_into_x(tmp_path, report):
     x, y = data()
     x[113, 2] = 200.0  # finite, but exp(200) overflows: batch 3 (step 3), row 17
     incident = fit_recorded(tmp_path, regressor(Exp(name="exp")), x, y, verify_fixes=False)
@@ -65,6 +67,15 @@ def test_one_poisoned_example_is_reported_as_its_row_and_its_index_into_x(tmp_pa
     assert incident["reproducibility"]["reproduced"] is True
     assert incident["reproducibility"]["same_origin"] is True
     assert set(incident["analysis_seconds"]) == {"culprits", "reproduce", "fixes"}
+    # The report says it in short lines, and its JSON carries the same fields.
+    _, text, _ = report(tmp_path / "run")
+    assert "culprits: batch row 17 (origin output) = x[113]" in text
+    assert "row 17 = x[113]: x min" in text
+    assert "reproduced: yes, a second replay failed again, at the same op" in text
+    _, out, _ = report(tmp_path / "run", "--json")
+    reported = json.loads(out)["runs"][0]["incidents"][0]
+    assert reported["culprits"] == culprits
+    assert reported["reproducibility"] == incident["reproducibility"]
 
 
 def test_two_rows_that_fail_only_together_are_both_found_by_bisection(tmp_path):
@@ -134,3 +145,31 @@ def test_without_a_budget_nothing_is_replayed_beyond_the_origin(tmp_path):
     assert incident["op"]["type"] == "Exp"
     assert incident["culprits"] is None and incident["reproducibility"] is None
     assert incident["verified_fixes"] == [] and incident["analysis_seconds"] is None
+
+
+def test_under_mixed_precision_float32_for_the_overflowing_layer_is_verified_by_replay(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        big = keras.layers.Dense(1, name="big", kernel_initializer=keras.initializers.Constant(100.0))
+        model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(4, name="hidden"), big])
+        model.compile(optimizer=keras.optimizers.SGD(0.001), loss="mse")
+        x, y = data()
+        x[100:, :] = 300.0  # from batch 3 on: hidden's output reaches ~1e5 > float16 max 65504
+        incident = fit_recorded(tmp_path, model, x, y)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    fixes = {f["fix"]: f for f in incident["verified_fixes"]}
+    assert fixes[f"float32 for layer {incident['layer']}"]["result"] == "finite"
+    assert model.get_layer(incident["layer"]).dtype_policy.name == "mixed_float16"
+
+
+def test_a_nan_in_the_batch_names_its_row_and_index_into_x_without_a_replay(tmp_path):
+    x, y = data()
+    x[70, 1] = np.nan  # batch 2, row 6
+    incident = fit_recorded(tmp_path, regressor(), x, y)
+    assert (incident["step"], incident["phase"]) == (2, "input")
+    culprits = incident["culprits"]
+    assert (culprits["method"], culprits["rows"]) == ("origin_rows", [6])
+    [example] = culprits["examples"]
+    assert example["index"] == 70
+    assert {f["tensor"]: f["nan_count"] for f in example["features"]}["x"] == 1

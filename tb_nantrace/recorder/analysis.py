@@ -137,6 +137,26 @@ class Analyzer:
         finally:
             snapshots.assign(variables, pre)
 
+    def input_step(self, incident, context, arrays):
+        """A batch that already held NaN/Inf: its culprits are the rows that
+        hold them (no replay)."""
+        self.analyzed += 1
+        started = time.monotonic()
+        n = len(arrays[0]) if arrays and np.ndim(arrays[0]) >= 1 else 0
+        if n < 1 or not all(np.ndim(a) >= 1 and len(a) == n for a in arrays):
+            return
+        floats = [a for a in arrays if np.issubdtype(np.asarray(a).dtype, np.floating)]
+        rows = culprits.origin_rows(floats, n, "input")
+        if rows is None:
+            return
+        position = culprits.locate(compat.keras_fit_locals(context.owner), arrays, context.owner)
+        found = {"method": "origin_rows", "rows": rows, "complete": True,
+                 "examples": culprits.examples(rows, arrays, culprits.leaf_names(context, len(arrays)),
+                                               position),
+                 "index_note": position["note"]}
+        fill(incident, {"culprits": found, "analysis_seconds": {
+            "culprits": time.monotonic() - started, "reproduce": 0.0, "fixes": 0.0}})
+
     def _culprits(self, incident, context, arrays, origin_outputs, runner, variables, pre,
                   position, budget):
         n = len(arrays[0]) if arrays and np.ndim(arrays[0]) >= 1 else 0
@@ -154,6 +174,11 @@ class Analyzer:
                 return None
             rows, complete = culprits.minimal_rows(n, fails, budget.out)
             method = "bisection"
+            others = [r for r in range(n) if r not in set(rows)]
+            if complete and others and fails(others):
+                # The rest of the batch fails without them too: no particular
+                # rows cause it (e.g. a divisor that is 0 for every row).
+                rows = list(range(n))
             snapshots.assign(variables, pre)
         names = culprits.leaf_names(context, len(arrays))
         return {"method": method, "rows": rows, "complete": complete,

@@ -119,8 +119,8 @@ class FixTrials:
         trials = [("learning_rate/10", self._lower_learning_rate),
                   ("clipnorm=1.0", self._clipnorm),
                   ("epsilon=1e-7", self._epsilon),
-                  (f"float32 for layer {layer_name}" if layer_name else "float32 for the culprit layer",
-                   lambda: self._float32(layer_name))]
+                  (f"float32 for layer {layer_name}" if self._layer(layer_name) is not None
+                   else "float32 for the culprit layer", lambda: self._float32(layer_name))]
         entries = []
         for name, prepare in trials:
             change, why = prepare()
@@ -164,11 +164,14 @@ class FixTrials:
             return None, f"epsilon is already {optimizer.epsilon:g}"
         return _setting(optimizer, "epsilon", 1e-7), None
 
+    def _layer(self, name):
+        return next((layer for layer in compat.all_layers(self.model, include_self=False)
+                     if name and layer.name == name), None)
+
     def _float32(self, layer_name):
-        layer = next((l for l in compat.all_layers(self.model, include_self=False)
-                      if layer_name and l.name == layer_name), None)
+        layer = self._layer(layer_name)
         if layer is None:
-            return None, "the origin is not inside a layer of the model"
+            return None, f"the origin ({layer_name or 'no layer'}) is not a layer of the model"
         if layer.dtype_policy.compute_dtype == "float32":
             return None, f"layer {layer_name} already computes in float32 (no mixed precision)"
         return _setting(layer, "dtype_policy", "float32"), None

@@ -198,7 +198,9 @@ class Replayer:
         no replay needed. True when one was recorded."""
         for leaf, site in getattr(context, "input_sites", ()):
             if not np.isfinite(arrays[leaf]).all():
-                self.incidents.record(site, step, [], [arrays[leaf]], self.mode)
+                incident = self.incidents.record(site, step, [], [arrays[leaf]], self.mode)
+                if incident is not None and self.analyzer is not None and self.analyzer.wanted():
+                    self.analyzer.input_step(incident, context, arrays)
                 return True
         return False
 

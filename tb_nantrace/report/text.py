@@ -6,6 +6,7 @@ import unicodedata
 
 from tb_nantrace import __version__
 from tb_nantrace.records import KIND_WORDS
+from tb_nantrace.report.analysis_text import analysis_lines
 from tb_nantrace.report.json_report import first_incident
 
 # Full detail for this many incidents per run; the rest are counted.
@@ -116,6 +117,7 @@ def _incident_lines(incident, origin):
         lines.append(f"{pad}fix: {fix}")
     if incident.get("note"):
         lines.append(f"{pad}note: {incident['note']}")
+    lines.extend(analysis_lines(incident, pad))
     if origin and incident.get("trend"):
         lines.append(f"{pad}before it:")
         for label, points in incident["trend"].items():
