@@ -142,10 +142,12 @@ def test_other_exceptions_pass_through_unchanged(tmp_path):
     assert run["status"] == "healthy" and run["info"]["status"] == "interrupted"
 
 
-def test_jit_compile_is_turned_off_and_said(tmp_path, capsys):
+def test_exact_mode_turns_jit_compile_off_and_says_so(tmp_path, capsys):
+    """Exact mode checks every op, which XLA cannot compile; the default mode
+    keeps XLA on (tests/test_always_on.py)."""
     model = small_regressor()
     model.compile(optimizer="sgd", loss="mse", jit_compile=True)
-    with nantrace.record(tmp_path / "xla"):
+    with nantrace.record(tmp_path / "xla", mode="exact"):
         model.fit(np.ones((8, 3)), np.ones((8, 1)), verbose=0)
     assert model.jit_compile is True  # restored afterwards
     assert "jit_compile (XLA) turned off" in capsys.readouterr().err

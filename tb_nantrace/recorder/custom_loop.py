@@ -15,7 +15,7 @@ def guard(step_function):
             return step_function(*args, **kwargs)
         optimizer = recording.steps.find_optimizer()
         if optimizer is not None:
-            recording.state.flag(optimizer)  # before the first trace
+            recording.state.alarm(optimizer)  # before the first trace
         with recording.scope.guarded_call():
             result = step_function(*args, **kwargs)
         python_function = getattr(step_function, "python_function", step_function)

@@ -35,6 +35,9 @@ class StepContext:
     saved: List[Any] = dataclasses.field(default_factory=list)       # its values before the step
     input_sites: List[Any] = dataclasses.field(default_factory=list)  # (batch leaf index, OpSite)
     gradient_variables: List[Any] = dataclasses.field(default_factory=list)  # of reported gradients
+    alarm: Optional[Any] = None    # alarm.StepAlarm of the owner (sticky refusal)
+    capture_index: int = -1        # this trace's slot in the alarm's batch capture
+    refused: Optional[Any] = None  # bool tensor: the update was refused
 
     def measure(self, build):
         """Add `build(values)` to the health row; its ops are made when the
@@ -51,10 +54,33 @@ def snapshot(variables):
 def report_bad_step(replayer, context, gradients=()):
     """Graph ops (for a cond's failing branch) that hand the step, its batch,
     the saved state and the gradients (if the optimizer guard has them) to
-    `replayer.bad_step`; they run only then."""
-    report = functools.partial(replayer.bad_step, context)
-    tensors = [context.step] + list(context.batch_leaves) + list(context.saved)
-    tf.py_function(report, tensors + [instrument.dense_values(g) for g in gradients], Tout=[])
+    `replayer.bad_step`; they run only then. With an alarm, only the first
+    refused step reports (later ones are refused while it is handled)."""
+
+    def report():
+        target = functools.partial(_bad_step, replayer, context)
+        tensors = [context.step] + list(context.batch_leaves) + list(context.saved)
+        tf.py_function(target, tensors + [instrument.dense_values(g) for g in gradients], Tout=[])
+
+    if context.alarm is None:
+        report()
+    else:
+        context.alarm.refuse(context, context.step, report)
+
+
+def _bad_step(replayer, context, *tensors):
+    if context.alarm is not None:
+        context.alarm.raised = True
+    replayer.bad_step(context, *tensors)
+
+
+def restore(variables, saved):
+    """Put back what a refused step's forward pass changed (BatchNorm
+    statistics, RNG seeds, metrics), on the device: later steps refused by
+    a sticky alarm never reach the host."""
+    for variable, value in zip(variables, saved):
+        variable.assign(value)
+    return tf.no_op()
 
 
 def all_checks(checks):
@@ -72,14 +98,23 @@ def finish_step(replayer, context, outputs):
                 verdict = all_checks(context.finite_checks)
             context.probe.write_row(context.health, context.step, verdict)
         unreported = context.finite_checks[context.checks_reported:]
-        if not unreported:
-            return
         waits = [t for t in tf.nest.flatten(outputs) if isinstance(t, (tf.Tensor, tf.Operation))]
         waits += instrument.OpCallback.checks_done()
-
-        def refuse():
-            report_bad_step(replayer, context)
-            return tf.no_op()
-
         with tf.control_dependencies(waits):
-            tf.cond(all_checks(unreported), tf.no_op, refuse)
+            if unreported:
+                fine = all_checks(unreported)
+                if context.alarm is not None:
+                    fine = tf.logical_and(fine, context.alarm.clear())
+
+                def refuse():
+                    report_bad_step(replayer, context)
+                    return tf.no_op()
+
+                tf.cond(fine, tf.no_op, refuse)
+                refused = tf.logical_not(fine)
+                if context.refused is not None:
+                    refused = tf.logical_or(refused, context.refused)
+                context.refused = refused
+            if context.refused is not None and context.restorable:
+                tf.cond(context.refused, functools.partial(restore, context.restorable, context.saved),
+                        tf.no_op)

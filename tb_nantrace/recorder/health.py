@@ -234,8 +234,10 @@ class HealthProbe:
 
     def read(self, after_step=-1, up_to_step=None):
         """(steps, rows of metric values) recorded after `after_step`, oldest first."""
-        steps = self.ring_steps.numpy()
-        rows = self.ring.numpy()
+        # One device-to-host read for both (float64 holds any step exactly).
+        packed = tf.concat([tf.cast(self.ring_steps, tf.float64)[:, None],
+                            tf.cast(self.ring, tf.float64)], axis=1).numpy()
+        steps, rows = packed[:, 0].astype(np.int64), packed[:, 1:].astype(np.float32)
         keep = steps > after_step
         if up_to_step is not None:
             keep &= steps <= up_to_step

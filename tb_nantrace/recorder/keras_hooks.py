@@ -32,20 +32,41 @@ def uninstall():
     _originals.clear()
 
 
-class _EndOfStep(keras.callbacks.Callback):
-    """After each step: the recording's end_of_step (replay a failed step,
-    write its incident at once), then end training like TerminateOnNaN
-    ("stop"), raise ("raise") or go on ("skip")."""
+def _end_of_step(recording, model, steps=1, last=False):
+    """The recording's end_of_step (replay a failed step, write its incident
+    at once), then end training like TerminateOnNaN ("stop"), raise
+    ("raise") or go on ("skip")."""
+    if recording.end_of_step(model, steps=steps, last=last):
+        if recording.on_nan == "raise":
+            raise recording.incident_log.error()
+        model.stop_training = True
 
-    def __init__(self, recording):
-        super().__init__()
-        self.recording = recording
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.recording.end_of_step(self.model):
-            if self.recording.on_nan == "raise":
-                raise self.recording.incident_log.error()
-            self.model.stop_training = True
+def _stepping(recording, model):
+    """`model.make_train_function` for the recorded fit: Keras's own, whose
+    function is followed by the recording's end of step. It runs on the
+    main thread between two executions, where a replay cannot race the next
+    step; and, unlike a batch-end callback, it keeps Keras's batch-end
+    callbacks asynchronous (an overridden on_train_batch_end makes every
+    step wait for the device)."""
+    make_train_function = type(model).make_train_function
+
+    def make(force=False):
+        make_train_function(model, force=force)
+        function = model.train_function
+        if getattr(function, "nantrace_stepping", False):
+            return function
+
+        def train_function(iterator):
+            logs = function(iterator)
+            _end_of_step(recording, model, steps=model.steps_per_execution or 1)
+            return logs
+
+        train_function.nantrace_stepping = True
+        model.train_function = train_function
+        return train_function
+
+    return make
 
 
 def _recorded_fit(model, *args, **kwargs):
@@ -58,22 +79,22 @@ def _recorded_fit(model, *args, **kwargs):
         "train_step": model.__dict__.get("train_step"),
         compat.LOSS_METHOD: model.__dict__.get(compat.LOSS_METHOD),
         "jit_compile": model.jit_compile,
+        "make_train_function": model.__dict__.get("make_train_function"),
     }
-    if model.jit_compile:
+    if model.jit_compile and recording.mode == "exact":
         model.jit_compile = False
         recording.note(
-            "jit_compile (XLA) turned off for the recorded fit: XLA-compiled steps "
-            "cannot be checked or replayed op by op"
+            "jit_compile (XLA) turned off for the recorded fit: exact mode checks every op, "
+            "which XLA cannot compile (the default mode keeps XLA on)"
         )
     recording.timelines.monitor(model)  # before tracing: its ring buffer is a variable
-    recording.state.flag(model)
+    alarm = recording.state.alarm(model, compiled=bool(model.jit_compile))
     train_step.build_optimizer_before_tracing(model)
     model.train_function = None  # Keras caches it: force a guarded trace
+    model.make_train_function = _stepping(recording, model)
     model.train_step = train_step.guarded_train_step(recording, model, model.train_step)
     setattr(model, compat.LOSS_METHOD,
             train_step.checked_loss(recording, getattr(model, compat.LOSS_METHOD)))
-    callbacks = list(kwargs.pop("callbacks", None) or [])
-    callbacks.append(_EndOfStep(recording))
     with recording.scope.keras_fit(), compat.check_numerics_paused(recording.note):
         try:
             if recording.state.initial_state_is_nonfinite(model):
@@ -82,12 +103,15 @@ def _recorded_fit(model, *args, **kwargs):
                     raise recording.incident_log.error()
                 if recording.on_nan == "stop":
                     return keras.callbacks.History()
-            return original_fit(model, *args, callbacks=callbacks, **kwargs)
+            history = original_fit(model, *args, **kwargs)
+            _end_of_step(recording, model, steps=0, last=True)  # XLA: what the last poll missed
+            return history
         finally:
+            alarm.reset()
             recording.timelines.close(model)
             recording.incident_log.flush(recording.timelines.contributing)
             model.train_function = saved["train_function"]
-            for name in ("train_step", compat.LOSS_METHOD):
+            for name in ("train_step", compat.LOSS_METHOD, "make_train_function"):
                 if saved[name] is None:
                     model.__dict__.pop(name, None)
                 else:

@@ -77,6 +77,8 @@ def _guarded_apply(self, grads, trainable_variables=None):
         return _apply_across_replicas(recording, self, original, present, grads,
                                       trainable_variables)
     context = recording.scope.step_context()
+    owner = context.owner if context is not None else self
+    alarm = recording.state.alarm(owner, create=False)
     with instrument.uninstrumented():
         step = recording.steps.step_tensor()
         # Every op check of this step reports before the guard decides, so
@@ -85,6 +87,8 @@ def _guarded_apply(self, grads, trainable_variables=None):
             checks = list(context.finite_checks) if context is not None else []
             checks.append(instrument.all_finite(present))
             finite = guard.all_checks(checks)
+        # Sticky: while a refused step is not handled, nothing is applied.
+        proceed = finite if alarm is None else tf.logical_and(finite, alarm.clear())
         probe = context.probe if context is not None else None
         variables = trainable_variables or compat.optimizer_variables(self)
         if probe is not None:
@@ -103,29 +107,48 @@ def _guarded_apply(self, grads, trainable_variables=None):
         # only then): the check verdict rides on this cond, no second one.
         with instrument.uninstrumented():
             if context is None:  # a custom loop: nothing else will notice
-                tf.py_function(recording.refused_update, [step], Tout=[])
+                report = functools.partial(_report_refused_update, recording, alarm, step)
+                if alarm is None:
+                    report()
+                else:
+                    alarm.refuse(None, step, report)
             else:
                 context.gradient_variables = [v for v, g in zip(variables, grads) if g is not None]
                 guard.report_bad_step(recording.replayer, context, gradients=present)
         return tf.no_op()
 
-    tf.cond(finite, apply, refuse)
+    tf.cond(proceed, apply, refuse)
     if context is not None:
         context.checks_reported = len(context.finite_checks)
         context.verdict = finite
-    owner = context.owner if context is not None else self
-    flag = recording.state.flag(owner, create=False)
-    if flag is not None:
+        context.refused = tf.logical_not(proceed)
+    if alarm is not None:
         recording.state.watch(owner, self, variables)
         with instrument.uninstrumented():
             # The updated state: finite gradients can still give non-finite
             # weights (Adam with epsilon=0 on a zero gradient, an overflow).
-            flag.assign(instrument.all_finite([tf.convert_to_tensor(v) for v in variables]))
+            notify = functools.partial(tf.py_function, alarm.note_corrupt, [step], Tout=[])
+            tf.cond(instrument.all_finite([tf.convert_to_tensor(v) for v in variables]), tf.no_op,
+                    functools.partial(_mark_corrupt, alarm, step, notify))
     if probe is not None:
         # Weights are read when the health row is built, after this cond
         # (automatic control dependencies order it): once, not per branch.
         context.measure(functools.partial(probe.observe_weights, variables=variables, before=before))
     return None
+
+
+def _report_refused_update(recording, alarm, step):
+    def refused(step):
+        if alarm is not None:
+            alarm.raised = True
+        recording.refused_update(step)
+
+    tf.py_function(refused, [step], Tout=[])
+
+
+def _mark_corrupt(alarm, step, notify):
+    alarm.mark_corrupt(step, notify)
+    return tf.no_op()
 
 
 def _apply_across_replicas(recording, optimizer, original, present, grads, trainable_variables):

@@ -210,10 +210,15 @@ class Recording:
             # update was not applied.
             raise self.incident_log.abort("nantrace: non-finite gradients; the update was not applied")
 
-    def end_of_step(self, owner, step_function=None, args=(), kwargs=None):
-        """After a step (main thread): replay a failed step, check the updated
-        state, give new incidents their health window and write them. True
-        when training must stop here."""
+    def end_of_step(self, owner, step_function=None, args=(), kwargs=None, steps=1, last=False):
+        """After a call of the step (main thread; `steps` steps ran, `last`:
+        the end of fit): replay a failed step, check the updated state, give
+        new incidents their health window and write them. True when
+        training must stop here. Nothing is read from the device unless a
+        step failed, or (XLA) every alarm.POLL_STEPS steps."""
+        alarm = self.state.alarm(owner, create=False) if owner is not None else None
+        if alarm is not None and alarm.compiled and (alarm.due(steps) or last):
+            self._read_alarm(alarm)
         self.replayer.replay_pending(step_function, args, kwargs)
         self.snapshots.after_step(owner)
         if owner is not None:
@@ -221,7 +226,34 @@ class Recording:
         self.timelines.after_step(owner, self.incident_log.drafts())
         written = self.incident_log.flush(self.timelines.contributing)
         # A corrupted state cannot be skipped: the update already happened.
-        return bool(written) and (self.on_nan != "skip" or self.state.corrupted)
+        stop = bool(written) and (self.on_nan != "skip" or self.state.corrupted)
+        if alarm is not None and alarm.raised and not stop:
+            alarm.reset()  # handled: the next updates may apply
+        return stop
+
+    def _read_alarm(self, alarm):
+        """XLA-compiled steps cannot call the host: read the alarm, and hand
+        a refused step's kept batch to the replayer as the py_function does
+        in an ordinary graph."""
+        refused, corrupt = alarm.read()
+        if corrupt >= 0 and alarm.corrupt_seen is None:
+            alarm.corrupt_seen = corrupt
+        if refused < 0 or alarm.raised:
+            return
+        alarm.raised = True
+        context, batch = alarm.kept_batch()
+        with instrument.uninstrumented():
+            if batch is None:
+                site = self.sites.add_guard()
+                site.note = (f"the batch was larger than the {alarm.CAPTURE_BYTES >> 20} MiB kept "
+                             "for a replay under XLA: the step was not replayed")
+                self.incident_log.record(site, refused, [], [], self.mode)
+                return
+            # The alarm refused every later step and put back what each
+            # changed: the state now is the state before the failed step.
+            saved = [tf.identity(v) for v in context.restorable]
+            self.replayer.bad_step(context, tf.constant(refused, tf.int64),
+                                   *[tf.constant(a) for a in batch], *saved)
 
 
 def record(logdir=None, **options):

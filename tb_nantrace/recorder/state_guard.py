@@ -1,17 +1,17 @@
 """Is the model's state still finite? Before recording, and after each update.
 
 Finite gradients can still give non-finite weights (Adam with epsilon=0 on
-a gradient of exactly 0, an overflow in the update). The guarded step sets
-a flag variable to "every weight is finite after the update"; the host
-reads it after the step. Weights cannot be put back once the update has
-overwritten them, so such an incident stops training even under skip.
+a gradient of exactly 0, an overflow in the update). The guarded step
+checks the updated weights and, only when one is not finite, raises the
+owner's alarm (alarm.py), which tells the host. Weights cannot be put back
+once the update has overwritten them, so such an incident stops training
+even under skip.
 """
 
 import numpy as np
-import tensorflow as tf
 
 from tb_nantrace import diagnosis
-from tb_nantrace.recorder import instrument, stats
+from tb_nantrace.recorder import alarm, instrument, stats
 
 
 class StateGuard:
@@ -20,36 +20,32 @@ class StateGuard:
         self.sites = sites          # SiteRegistry
         self.mode = mode
         self.corrupted = False      # an update made the weights non-finite
-        self._flags = {}            # id(owner) -> tf.Variable
-        self._watched = {}          # id(owner) -> (optimizer, variables) the flag is about
+        self._alarms = {}           # id(owner) -> alarm.StepAlarm
+        self._watched = {}          # id(owner) -> (optimizer, variables) the alarm is about
 
-    def flag(self, owner, create=True):
-        """`owner`'s flag (the Keras model in fit, the optimizer in a
+    def alarm(self, owner, create=True, compiled=False):
+        """`owner`'s alarm (the Keras model in fit, the optimizer in a
         `nantrace.guard` loop). Made before tracing (a variable made while
-        tracing makes tf.function trace twice), so the step only looks it up."""
-        flag = self._flags.get(id(owner))
-        if flag is None and create:
-            with instrument.uninstrumented(), tf.init_scope():
-                flag = tf.Variable(True, trainable=False, name="nantrace_state_finite")
-            self._flags[id(owner)] = flag
-        return flag
+        tracing makes tf.function trace twice), so the step only looks it
+        up; `compiled`: its steps run under XLA."""
+        found = self._alarms.get(id(owner))
+        if found is None and create:
+            found = self._alarms[id(owner)] = alarm.StepAlarm(compiled)
+        return found
 
     def watch(self, owner, optimizer, variables):
-        """Trace time: what `owner`'s flag is about, for check()."""
+        """Trace time: what `owner`'s alarm is about, for check()."""
         self._watched[id(owner)] = (optimizer, list(variables))
 
     def check(self, owner):
-        """After a step: one scalar read; on a bad update, an incident."""
-        flag = self._flags.get(id(owner))
+        """After a step: on a bad update (the alarm says so; nothing is read
+        from the device on a healthy step), an incident."""
+        found = self._alarms.get(id(owner))
         watched = self._watched.get(id(owner))
-        if flag is None or watched is None or self.corrupted:
+        if found is None or found.corrupt_seen is None or watched is None or self.corrupted:
             return
         optimizer, variables = watched
-        with instrument.uninstrumented():
-            if bool(flag.numpy()):
-                return
-            step = int(optimizer.iterations.numpy()) - 1  # the update just applied
-        self._nonfinite_update(variables, optimizer, step)
+        self._nonfinite_update(variables, optimizer, found.corrupt_seen)
 
     def _nonfinite_update(self, variables, optimizer, step):
         """The update of `step` left a weight non-finite although every check

@@ -78,7 +78,10 @@ def guarded_train_step(recording, model, original_train_step):
             probe=monitor.probe if monitor is not None else None,
             restorable=restorable,
             saved=saved,
+            alarm=recording.state.alarm(model, create=False),
         )
+        if context.alarm is not None:
+            context.capture_index = context.alarm.register(context)
         with scope.tracing_step(context):
             _check_batch(recording, data)
             outputs = original_train_step(data)
