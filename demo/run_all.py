@@ -45,10 +45,11 @@ def _describe_expected(expected):
         if expected.get("layer")
         else f"loss function {expected['loss_function']!r}"
     )
-    # The report names the innermost demo/ frame of the op's creation stack;
-    # when Keras creates the op, the line that asks for it is said beside it.
-    shown = expected.get("innermost_demo_frame") or expected["source"]
-    requested = f" (created inside Keras for {expected['source']})" if expected["source"] != shown else ""
+    # The report names the line that made the op: when Keras creates it, the
+    # line that created the layer or passed the loss; the call site beside it.
+    shown = expected["source"]
+    call_site = expected.get("innermost_demo_frame") or shown
+    requested = f" (created inside Keras, called from {call_site})" if call_site != shown else ""
     return (
         f"expected: first non-finite at step {expected['step']}, {expected['phase']} pass, "
         f"op {expected['op_type']} in {where}, at {shown}{requested}"

@@ -151,8 +151,8 @@ def build_incident(site, step, inputs, outputs, index, mode, cause_code=None, ca
         incident.outputs.append(stats.tensor_stats(name, array))
     frames = site.stack()
     if frames:
-        incident.stack.extend(frames)
-        incident.source.CopyFrom(frames[-1])
+        incident.stack.extend(frames)  # innermost last: the call site
+        incident.source.CopyFrom(site.source())  # inside a built-in layer/loss: where it was made
     if site.phase == "input" and outputs:
         location = stats.first_nonfinite_location(outputs[0])
         if location is not None:

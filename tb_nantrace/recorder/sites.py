@@ -11,6 +11,7 @@ from typing import Any, List, Optional
 
 import keras
 
+from tb_nantrace.recorder import creation
 from tb_nantrace.recorder import frames as frames_lib
 
 _BACKPROP_FILES = ("tensorflow/python/eager/backprop", "tensorflow/python/eager/imperative_grad")
@@ -34,6 +35,9 @@ class OpSite:
     graph_only: bool = False  # registered in a guarded trace, never checked
     frame_layer: Optional[str] = None  # the Keras layer found on the stack
     graph: Optional[Any] = None  # weakref to the FuncGraph holding the op
+    # Where the user made the built-in layer/loss the op was created in
+    # (creation.py): a StackFrame, None, or a callable until source().
+    created: Any = None
 
     def stack(self):
         """The user's frames, built on first use: reading an op's traceback and
@@ -42,6 +46,21 @@ class OpSite:
         if callable(self.frames):
             self.frames = self.frames()
         return self.frames
+
+    def source(self):
+        """The user's line an incident names: when the op was created inside
+        a built-in Keras layer or loss, the line that created the layer or
+        passed the loss (the innermost frame of stack() stays the call
+        site); otherwise the innermost user frame. None without one."""
+        frames = self.stack()
+        if callable(self.created):
+            try:
+                self.created = self.created()
+            except Exception:  # never let finding a line break recording
+                self.created = None
+        if self.created is not None and frames:
+            return self.created
+        return frames[-1] if frames else None
 
     def match_key(self):
         """What identifies the same op in a graph trace and an eager replay
@@ -55,7 +74,7 @@ def _variable_name(variable):
     return getattr(variable, "path", None) or getattr(variable, "name", None)
 
 
-_BACKWARD, _OPTIMIZER, _METRICS = 1, 2, 3
+_BACKWARD, _OPTIMIZER, _METRICS, _USER = 1, 2, 3, 4
 _code_kinds = {}  # code object -> what its file says about the op being created
 
 
@@ -69,22 +88,43 @@ def _code_kind(code):
             kind = _OPTIMIZER
         elif _METRICS_DIR in filename:
             kind = _METRICS
+        elif frames_lib.is_user_file(code.co_filename):
+            kind = _USER
         else:
             kind = 0
         _code_kinds[code] = kind
     return kind
 
 
+def _keras_owner(owner):
+    """creation.Owner of a built-in layer (not a model) or loss, else None."""
+    if isinstance(owner, keras.losses.Loss):
+        kind = "loss"
+    elif isinstance(owner, keras.layers.Layer) and not isinstance(owner, keras.Model):
+        kind = "layer"
+    else:
+        return None
+    return creation.Owner(kind, type(owner).__name__, str(getattr(owner, "name", "") or ""))
+
+
 def trace_context(start_depth=2):
-    """(phase, innermost Keras layer name, variable being updated) from the
-    Python stack of the code creating an op. Runs for every op traced, over
-    a deep stack: what a file says is looked up once per code object."""
+    """(phase, innermost Keras layer name, variable being updated, built-in
+    owner) from the Python stack of the code creating an op. The owner is
+    the creation.Owner of the innermost built-in layer or loss whose call is
+    deeper than every user frame (the op is Keras' own code), else None.
+    Runs for every op traced, over a deep stack: what a file says is looked
+    up once per code object."""
     frame = sys._getframe(start_depth)
     backward = optimizer = metrics = False
     layer = variable = None
+    builtin, user_seen = None, False
     while frame is not None:
         code = frame.f_code
         kind = _code_kind(code)
+        if kind == _USER:
+            user_seen = True
+        elif not user_seen and builtin is None and code.co_name in ("call", "__call__"):
+            builtin = _keras_owner(frame.f_locals.get("self"))
         if kind == _BACKWARD:
             backward = True
         elif kind == _OPTIMIZER:
@@ -106,7 +146,7 @@ def trace_context(start_depth=2):
         phase = "other"
     else:
         phase = "forward"
-    return phase, layer, variable
+    return phase, layer, variable, builtin
 
 
 def layer_of_variable(path):
@@ -149,7 +189,7 @@ class SiteRegistry:
     def build(self, op_type, op_name, inputs, outputs, raw_frames, depth=3):
         """An OpSite for an op being created (or run eagerly) right now,
         without remembering it."""
-        phase, layer, variable = trace_context(start_depth=depth)
+        phase, layer, variable, builtin = trace_context(start_depth=depth)
         frame_layer = layer
         scope = op_name.rsplit("/", 1)[0] if "/" in op_name else ""
         if phase == "forward" and scope and layer is not None:
@@ -171,12 +211,27 @@ class SiteRegistry:
             input_names=[getattr(t, "name", "") or "" for t in inputs],
             output_names=[getattr(t, "name", "") or "" for t in outputs],
             frame_layer=frame_layer,
+            created=self._lazy_created(raw_frames, builtin) if builtin else None,
         )
 
     def _lazy_frames(self, raw_frames):
         """`raw_frames`: (file, line, function) tuples, or a callable giving them."""
         source = raw_frames if callable(raw_frames) else (lambda: raw_frames)
         return lambda: frames_lib.user_frames(source(), redact=self.redact)
+
+    def _lazy_created(self, raw_frames, owner):
+        """A callable giving the StackFrame of the user's line that made
+        `owner` (creation.find over the user files on the stack), or None."""
+        def created():
+            raw = [f for f in (raw_frames() if callable(raw_frames) else raw_frames)
+                   if frames_lib.is_user_file(f[0])]
+            if not raw:
+                return None
+            call = creation.find(owner, [f[0] for f in reversed(raw)], (raw[-1][0], raw[-1][1]))
+            if call is None:
+                return None
+            return frames_lib.make_frame(call.path, call.line, call.function, redact=self.redact)
+        return created
 
     def graph_site_for(self, eager_site, ordinal):
         """The op of the guarded graph trace that an eager replay op is: the

@@ -91,6 +91,11 @@ def _incident_lines(incident, origin):
         code = (incident["source"].get("code") or "").strip()
         if code:
             lines.append(f"{pad}   {code}")
+        call = (incident.get("stack") or [None])[-1]
+        source = incident["source"]
+        if call and (call.get("file"), call.get("line")) != (source.get("file"), source.get("line")):
+            lines.append(f"{pad}called from {call['file']}:{call['line']}"
+                         + (f": {call['code'].strip()}" if call.get("code") else ""))
     for stats in incident.get("inputs") or []:
         lines.append(f"{pad}input  {_stats_line(stats)}")
     if not incident.get("inputs"):
