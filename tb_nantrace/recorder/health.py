@@ -340,8 +340,10 @@ class HealthMonitor:
         self.chunk_size = chunk_size(self.chunks_written)
 
     def _warn(self, steps, rows):
-        for finding in early_warnings.evaluate(self.probe.metrics, self.probe.layers, steps, rows,
-                                               self.probe.dtype):
+        findings = early_warnings.evaluate(self.probe.metrics, self.probe.layers, steps, rows,
+                                           self.probe.dtype)
+        # One read can hold several steps' findings: print and index them in step order.
+        for finding in sorted(findings, key=lambda f: f.step):
             key = (finding.code, finding.layer)
             if key in self.warned:
                 continue
