@@ -112,30 +112,38 @@ class Analyzer:
         seconds = {"culprits": 0.0, "reproduce": 0.0, "fixes": 0.0}
         result = {"culprits": None, "verified_fixes": [], "analysis_seconds": seconds}
         try:
-            started = time.monotonic()
-            result["reproducibility"] = reproducibility(incident, second_replay())
-            seconds["reproduce"] = time.monotonic() - started
-            snapshots.assign(variables, pre)
-            if not result["reproducibility"]["reproduced"]:
-                fill(incident, result)
-                return
-            runner = StepRunner(self.scope, model, step_function, context, step)
-            fit = compat.keras_fit_locals(model)
-            position = culprits.locate(fit, arrays, model)
-            started = time.monotonic()
-            result["culprits"] = self._culprits(incident, context, arrays, origin_outputs, runner,
-                                                variables, pre, position, budget)
-            seconds["culprits"] = time.monotonic() - started
-            if self.verify_fixes:
-                started = time.monotonic()
-                rows = result["culprits"]["rows"] if result["culprits"] else []
-                trial = fix_trials.FixTrials(model, runner, variables, pre, step, budget)
-                plan = trial.plan(fit, position, arrays, self.ring)
-                result["verified_fixes"] = trial.verify(plan, incident.layer, rows, arrays)
-                seconds["fixes"] = time.monotonic() - started
-            fill(incident, result)
+            self._analyze(result, incident, context, step, arrays, step_function, origin_outputs,
+                          second_replay, variables, pre, budget)
+        except Exception as error:  # noqa: BLE001 - never let the analysis end the training
+            said = f"replay analysis stopped: {type(error).__name__}: {str(error)[:200]}"
+            incident.note = f"{incident.note}; {said}" if incident.note else said
         finally:
             snapshots.assign(variables, pre)
+        fill(incident, result)
+
+    def _analyze(self, result, incident, context, step, arrays, step_function, origin_outputs,
+                 second_replay, variables, pre, budget):
+        seconds, model = result["analysis_seconds"], context.owner
+        started = time.monotonic()
+        result["reproducibility"] = reproducibility(incident, second_replay())
+        seconds["reproduce"] = time.monotonic() - started
+        snapshots.assign(variables, pre)
+        if not result["reproducibility"]["reproduced"]:
+            return
+        runner = StepRunner(self.scope, model, step_function, context, step)
+        fit = compat.keras_fit_locals(model)
+        position = culprits.locate(fit, arrays, model)
+        started = time.monotonic()
+        result["culprits"] = self._culprits(incident, context, arrays, origin_outputs, runner,
+                                            variables, pre, position, budget)
+        seconds["culprits"] = time.monotonic() - started
+        if self.verify_fixes:
+            started = time.monotonic()
+            rows = result["culprits"]["rows"] if result["culprits"] else []
+            trial = fix_trials.FixTrials(model, runner, variables, pre, step, budget)
+            plan = trial.plan(fit, position, arrays, self.ring)
+            result["verified_fixes"] = trial.verify(plan, incident.layer, rows, arrays)
+            seconds["fixes"] = time.monotonic() - started
 
     def input_step(self, incident, context, arrays):
         """A batch that already held NaN/Inf: its culprits are the rows that
@@ -187,7 +195,9 @@ class Analyzer:
 
 
 def origin_key(op_type, op_name, layer, phase):
-    return (op_type or "", op_name or "", layer or "", phase or "")
+    """What tells two replays' origins apart (eager op types may be bytes)."""
+    return tuple(v.decode("utf-8", "replace") if isinstance(v, bytes) else (v or "")
+                 for v in (op_type, op_name, layer, phase))
 
 
 def reproducibility(incident, second):

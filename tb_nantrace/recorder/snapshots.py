@@ -88,7 +88,7 @@ class SnapshotRing:
         if count % self.every or key in self._off:
             return
         fit = compat.keras_fit_locals(model)
-        if fit is None:
+        if fit is None or fit["epoch"] is None or fit["begin_step"] is None:
             return
         variables = state_variables(model)
         size = nbytes(variables)
@@ -101,7 +101,7 @@ class SnapshotRing:
                 "verified on the failing step only")
             return
         with instrument.uninstrumented():
-            values = [tf.identity(v.value if hasattr(v, "value") else v) for v in variables]
+            values = [tf.identity(tf.convert_to_tensor(v)) for v in variables]
         ring = self._rings.setdefault(key, [])
         ring.append(Snapshot(id(fit["epoch_iterator"]), int(fit["epoch"]), int(fit["begin_step"]),
                              variables, values))
