@@ -173,3 +173,14 @@ def test_a_nan_in_the_batch_names_its_row_and_index_into_x_without_a_replay(tmp_
     [example] = culprits["examples"]
     assert example["index"] == 70
     assert {f["tensor"]: f["nan_count"] for f in example["features"]}["x"] == 1
+
+
+def test_snapshots_over_their_memory_budget_are_off_and_fixes_replay_the_failing_step_only(
+        tmp_path):
+    model, x, y, fit_kwargs = relu_high_lr.build()
+    with nantrace.record(tmp_path / "run", snapshot_memory_mb=0.01) as recording:
+        model.fit(x, y, **dict(fit_kwargs, shuffle=False))
+    assert any("snapshots for replays from an earlier step are off" in n for n in recording.notes)
+    lowered = {f["fix"]: f for f in recording.incidents[0]["verified_fixes"]}["learning_rate/10"]
+    assert (lowered["from_step"], lowered["replayed_steps"]) == (4, 1)
+    assert "only the failing step was replayed" in lowered["note"]
