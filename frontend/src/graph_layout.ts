@@ -8,14 +8,14 @@
 
 import { Graph, layout as dagreLayout } from "@dagrejs/dagre";
 import { showControls } from "./format";
-import { type Expansion, type GraphModel, group, isGroup, shortName } from "./graph_model";
+import { type Expansion, type GraphModel, MAX_LABEL, group, isGroup, shortName } from "./graph_model";
 
 export const OP_H = 34;
 export const GROUP_H = 44;
 export const PAD = 12;
 export const HEADER = 24;
 const CHAR_W = 6.6;
-export const MAX_LABEL = 30;
+export { MAX_LABEL };
 
 export interface Box {
   item: number;
@@ -57,10 +57,14 @@ export function itemLabel(m: GraphModel, item: number): [string, string] {
     const g = group(m, item);
     const bad = g.counts.origin + g.counts.propagated;
     const ops = `${g.size.toLocaleString("en-US")} op${g.size === 1 ? "" : "s"}`;
-    return [truncate(showControls(g.label) || "(group)"), bad > 0 ? `${ops} · ${bad.toLocaleString("en-US")} non-finite` : ops];
+    return [g.display, bad > 0 ? `${ops} · ${bad.toLocaleString("en-US")} non-finite` : ops];
   }
   const op = m.ops[item]!;
-  return [truncate(showControls(op.type)), truncate(showControls(shortName(op.name)))];
+  // "BiasAdd/ReadVariableOp" beside "MatMul/ReadVariableOp": a last segment
+  // that only repeats the type says nothing, so its scope comes along.
+  const segs = op.name.split("/").filter((x) => x !== "");
+  const short = segs.length > 1 && segs[segs.length - 1] === op.type ? segs.slice(-2).join("/") : shortName(op.name);
+  return [truncate(showControls(op.type)), truncate(showControls(short))];
 }
 
 function textWidth(lines: [string, string], bold: number): number {

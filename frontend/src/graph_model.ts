@@ -1,10 +1,13 @@
 // Pure model of an incident's graph for the Graph view: nodes grouped into a
 // hierarchy (layer groups, like TensorBoard's graph plugin groups name
-// scopes), edges lifted to the groups that show them, and the collapse
-// state. No DOM here, so it runs under `node --test`.
+// scopes; the backward pass and the optimizer apart from the forward layers,
+// as TensorBoard keeps `gradients/` apart, so that no two groups feed each
+// other and every edge can flow downward), edges lifted to the groups that
+// show them, and the collapse state. No DOM here, so it runs under `node --test`.
 //
 // Item ids: 0..N-1 are the ops (leaves), N..N+G-1 the groups; N is the root.
 
+import { showControls } from "./format";
 import type { GraphNode, IncidentGraph } from "./types";
 
 export type State = "origin" | "propagated" | "finite" | "input" | "variable";
@@ -33,6 +36,8 @@ export interface Group {
   id: number;
   kind: GroupKind;
   label: string;
+  /** The label as drawn: at most MAX_LABEL characters, distinct among its siblings. */
+  display: string;
   parent: number; // -1 for the root
   depth: number;
   children: number[];
@@ -75,6 +80,10 @@ export interface ModelOptions {
 }
 
 export const MAX_CHILDREN = 120;
+/** Longest label drawn in a box. */
+export const MAX_LABEL = 30;
+/** Phases grouped apart from the forward layers (their ops read the forward ones, never the reverse). */
+export const LATE_PHASES = ["backward", "optimizer"] as const;
 export const MAX_LOOSE = 12;
 export const PHASE_SPLIT = 24;
 
@@ -158,6 +167,7 @@ export function buildModel(graph: IncidentGraph | null | undefined, opts: ModelO
       id: N + groups.length,
       kind,
       label,
+      display: label,
       parent,
       depth: parent < 0 ? 0 : groups[parent - N]!.depth + 1,
       children: [],
@@ -170,16 +180,6 @@ export function buildModel(graph: IncidentGraph | null | undefined, opts: ModelO
   };
   const root = newGroup("root", "", -1);
 
-  const byLayer = new Map<string, number[]>();
-  const loose: number[] = [];
-  ops.forEach((op, i) => {
-    if (op.layer === null) loose.push(i);
-    else {
-      const list = byLayer.get(op.layer);
-      if (list) list.push(i);
-      else byLayer.set(op.layer, [i]);
-    }
-  });
 
   /** Fills `g` with `members` (op ids), splitting when there are too many. */
   const fill = (g: Group, members: number[], tried: Set<string>): void => {
@@ -250,31 +250,70 @@ export function buildModel(graph: IncidentGraph | null | undefined, opts: ModelO
     }
   };
 
-  for (const [layer, members] of byLayer) fill(newGroup("layer", layer, root.id), members, new Set());
-
-  if (loose.length <= maxLoose) {
-    root.children.push(...loose);
-  } else {
-    // Ops outside any layer: group by their top-level name scope.
-    const byTop = new Map<string, number[]>();
-    const single: number[] = [];
-    for (const i of loose) {
-      const s = segments(ops[i]!.name);
-      if (s.length < 2) {
-        single.push(i);
-        continue;
+  /** Groups `members` (op ids) under `into` by layer; ops without one by name scope. */
+  const byLayers = (into: Group, members: number[]): void => {
+    const byLayer = new Map<string, number[]>();
+    const loose: number[] = [];
+    for (const i of members) {
+      const layer = ops[i]!.layer;
+      if (layer === null) loose.push(i);
+      else {
+        const list = byLayer.get(layer);
+        if (list) list.push(i);
+        else byLayer.set(layer, [i]);
       }
-      const l = byTop.get(s[0]!);
-      if (l) l.push(i);
-      else byTop.set(s[0]!, [i]);
     }
-    for (const [top, list] of byTop) {
-      if (list.length === 1) single.push(list[0]!);
-      else fill(newGroup("scope", top, root.id), list, new Set());
+    for (const [layer, list] of byLayer) fill(newGroup("layer", layer, into.id), list, new Set());
+    groupLoose(into, loose);
+  };
+
+  /** Ops without a layer: loose up to maxLoose, else by their top-level name scope. */
+  const groupLoose = (into: Group, loose: number[]): void => {
+    if (loose.length <= maxLoose) {
+      into.children.push(...loose);
+    } else {
+      // Ops outside any layer: group by their top-level name scope.
+      const byTop = new Map<string, number[]>();
+      const single: number[] = [];
+      for (const i of loose) {
+        const s = segments(ops[i]!.name);
+        if (s.length < 2) {
+          single.push(i);
+          continue;
+        }
+        const l = byTop.get(s[0]!);
+        if (l) l.push(i);
+        else byTop.set(s[0]!, [i]);
+      }
+      for (const [top, list] of byTop) {
+        if (list.length === 1) single.push(list[0]!);
+        else fill(newGroup("scope", top, into.id), list, new Set());
+      }
+      single.sort((a, b) => a - b);
+      if (single.length <= maxLoose) into.children.push(...single);
+      else fill(newGroup("nolayer", "(no layer)", into.id), single, new Set());
     }
-    single.sort((a, b) => a - b);
-    if (single.length <= maxLoose) root.children.push(...single);
-    else fill(newGroup("nolayer", "(no layer)", root.id), single, new Set());
+  };
+
+  // The backward pass and the optimizer in groups of their own (when there
+  // is something else too): a layer group holding both its forward ops and
+  // their gradients would feed, and be fed by, its neighbour layers.
+  const late = new Map<string, number[]>(LATE_PHASES.map((p) => [p, []]));
+  const early: number[] = [];
+  ops.forEach((op, i) => (late.get(op.phase ?? "") ?? early).push(i));
+  const split = early.length > 0 && [...late.values()].some((l) => l.length > 0);
+  if (!split) {
+    byLayers(root, ops.map((_, i) => i));
+  } else {
+    byLayers(root, early);
+    for (const [p, list] of late) {
+      if (list.length > 1) byLayers(newGroup("phase", p, root.id), list);
+      else root.children.push(...list);
+    }
+  }
+  for (const g of groups) {
+    const kids = g.children.filter((c) => c >= N).map((c) => groups[c - N]!);
+    distinctLabels(kids.map((k) => showControls(k.label) || "(group)")).forEach((d, i) => (kids[i]!.display = d));
   }
 
   // ---- parents, depth of leaves, counts
@@ -335,6 +374,30 @@ export function buildModel(graph: IncidentGraph | null | undefined, opts: ModelO
     truncated: Boolean(graph?.truncated),
     dropped: { nodes: droppedNodes, edges: droppedEdges },
   };
+}
+
+function elide(s: string, max: number): string {
+  return s.length <= max ? s : s.slice(0, max - 1) + "…";
+}
+
+/**
+ * Labels of sibling groups as drawn: at most `max` characters each, and
+ * distinct. A long name keeps its last scope ("compile_loss/handwritte…/mul_1"
+ * beside "compile_loss/handw…/div_no_nan"), else its end.
+ */
+export function distinctLabels(labels: readonly string[], max = MAX_LABEL): string[] {
+  const out = labels.map((s) => {
+    if (s.length <= max) return s;
+    const cut = s.lastIndexOf("/");
+    const tail = cut > 0 ? s.slice(cut) : "";
+    return tail.length > 1 && tail.length <= max - 8 ? s.slice(0, max - 1 - tail.length) + "…" + tail : elide(s, max);
+  });
+  const seen = new Map<string, number>();
+  for (const d of out) seen.set(d, (seen.get(d) ?? 0) + 1);
+  return out.map((d, i) => {
+    const s = labels[i]!;
+    return (seen.get(d) ?? 0) > 1 && s.length > max ? "…" + s.slice(s.length - (max - 1)) : d;
+  });
 }
 
 /** The state a group is shown in: the worst state inside it. */

@@ -67,6 +67,8 @@ export const CELL_NAN = -1;
 export const CELL_POSINF = -2;
 export const CELL_NEGINF = -3;
 export const CELL_MISSING = -4;
+/** An exact 0 on a log scale (every activation of the layer zero, say): no place on the ramp. */
+export const CELL_ZERO = -5;
 
 /** Smallest span a row is normalised over: 1 decade (log), 25% (linear). */
 export const MIN_LOG_SPAN = 1;
@@ -102,6 +104,7 @@ export function normaliseRow(values: readonly Value[], log: boolean): Float32Arr
     else if (Number.isNaN(v)) out[i] = CELL_NAN;
     else if (v === Infinity) out[i] = CELL_POSINF;
     else if (v === -Infinity) out[i] = CELL_NEGINF;
+    else if (log && v === 0) out[i] = CELL_ZERO;
     else {
       const x = t(v);
       out[i] = x === null || !(span > 0) ? 0 : Math.min(1, Math.max(0, (x - lo) / span));
@@ -110,7 +113,7 @@ export function normaliseRow(values: readonly Value[], log: boolean): Float32Arr
   return out;
 }
 
-export type DegradationReason = "nonfinite" | "jump" | "count";
+export type DegradationReason = "nonfinite" | "jump" | "count" | "dead";
 
 export interface Degradation {
   /** Column (index into the row) where the row first degraded. */
@@ -119,6 +122,17 @@ export interface Degradation {
 }
 
 export const JUMP_FACTOR = 10;
+
+/**
+ * The value that means "every activation of the layer is zero" (a dead
+ * layer: nothing flows forward, no gradient flows back), or null when the
+ * metric has none: a max |x| of exactly 0, a zero fraction of 1.
+ */
+export function deadTest(metric: string): ((v: number) => boolean) | null {
+  if (metric === "act_max_abs") return (v) => v === 0;
+  if (metric === "act_zero_frac") return (v) => v >= 1;
+  return null;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -130,15 +144,25 @@ function median(xs: number[]): number {
  * Where a row first degraded: its first non-finite value; for a count
  * (grad_nonfinite) its first value > 0; for a magnitude, its first value at
  * least JUMP_FACTOR x the median |value| of the row's first quarter (at
- * least 4 finite values needed). Null when the row stayed healthy.
+ * least 4 finite values needed); with `dead` (see deadTest), its first
+ * all-zero value. Null when the row stayed healthy.
  */
-export function firstDegradation(values: readonly Value[], kind: MetricKind, factor = JUMP_FACTOR): Degradation | null {
+export function firstDegradation(
+  values: readonly Value[],
+  kind: MetricKind,
+  factor = JUMP_FACTOR,
+  dead: ((v: number) => boolean) | null = null,
+): Degradation | null {
   let found: Degradation | null = null;
   const consider = (index: number, reason: DegradationReason) => {
     if (found === null || index < found.index) found = { index, reason };
   };
   const nf = values.findIndex((v) => isNonFinite(v));
   if (nf >= 0) consider(nf, "nonfinite");
+  if (dead) {
+    const d = values.findIndex((v) => v !== null && Number.isFinite(v) && dead(v));
+    if (d >= 0) consider(d, "dead");
+  }
   if (kind === "count") {
     const c = values.findIndex((v) => v !== null && Number.isFinite(v) && v > 0);
     if (c >= 0) consider(c, "count");
@@ -189,8 +213,12 @@ export interface RowDegradation {
  * Degradation of each row, and the rows that degraded first (earliest
  * column; several when they tie).
  */
-export function degradationOrder(rows: readonly HeatRow[], kind: MetricKind): { each: RowDegradation[]; first: number[] } {
-  const each = rows.map((r, row) => ({ row, degradation: firstDegradation(r.values, kind) }));
+export function degradationOrder(
+  rows: readonly HeatRow[],
+  kind: MetricKind,
+  dead: ((v: number) => boolean) | null = null,
+): { each: RowDegradation[]; first: number[] } {
+  const each = rows.map((r, row) => ({ row, degradation: firstDegradation(r.values, kind, JUMP_FACTOR, dead) }));
   let best = Infinity;
   for (const e of each) if (e.degradation && e.degradation.index < best) best = e.degradation.index;
   const first = best === Infinity ? [] : each.filter((e) => e.degradation?.index === best).map((e) => e.row);
@@ -234,3 +262,5 @@ export function colormap(t: number): [number, number, number] {
 /** Non-finite cells: colours outside the colour map. */
 export const NAN_RGB: [number, number, number] = [255, 23, 68];
 export const INF_RGB: [number, number, number] = [255, 64, 255];
+/** All-zero cells on a log scale: black, below the ramp's darkest. */
+export const ZERO_RGB: [number, number, number] = [0, 0, 0];

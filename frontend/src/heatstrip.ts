@@ -10,17 +10,20 @@ import {
   CELL_NAN,
   CELL_NEGINF,
   CELL_POSINF,
+  CELL_ZERO,
   type HeatRow,
   INF_RGB,
   type MetricKind,
   NAN_RGB,
   buckets,
   colormap,
+  deadTest,
   degradationOrder,
   downsample,
   normaliseRow,
   sortedByDegradation,
   type Value,
+  ZERO_RGB,
 } from "./heat";
 import { cssVar } from "./theme";
 import { metricLabel } from "./timeline_data";
@@ -75,7 +78,8 @@ export class HeatStrip {
         el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-nan"), "NaN"),
         el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-inf"), "±Inf"),
         el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-missing"), "not recorded"),
-        el("span", "nt-legend-item", "▼ first degraded (non-finite, or ×10 its early level)"),
+        el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-zero"), "exactly 0 (log scale)"),
+        el("span", "nt-legend-item", "▼ first degraded (non-finite, all activations zero, or ×10 its early level)"),
       ),
       this.status,
     );
@@ -104,7 +108,7 @@ export class HeatStrip {
     const ctx = this.canvas.getContext("2d");
     if (!input || !ctx) return;
     const { rows, steps } = input;
-    const { each, first } = degradationOrder(rows, input.kind);
+    const { each, first } = degradationOrder(rows, input.kind, deadTest(input.metric));
     this.renderSummary(input, each, first);
     const width = Math.max(320, this.canvas.parentElement?.clientWidth || 800);
     this.lastWidth = this.canvas.parentElement?.clientWidth ?? 0;
@@ -152,6 +156,7 @@ export class HeatStrip {
         if (v === CELL_NAN) rgb = NAN_RGB;
         else if (v === CELL_POSINF || v === CELL_NEGINF) rgb = INF_RGB;
         else if (v === CELL_MISSING) rgb = null;
+        else if (v === CELL_ZERO) rgb = ZERO_RGB;
         else rgb = colormap(v);
         ctx.fillStyle = rgb ? `rgb(${rgb[0]},${rgb[1]},${rgb[2]})` : missing;
         // Overlap by a pixel fraction: no hairline gaps between cells.
@@ -208,7 +213,14 @@ export class HeatStrip {
     }
     const d = each[first[0]!]!.degradation!;
     const step = input.steps[d.index];
-    const why = d.reason === "nonfinite" ? "became non-finite" : d.reason === "count" ? "had non-finite values" : "jumped ×10 over its early level";
+    const why =
+      d.reason === "nonfinite"
+        ? "became non-finite"
+        : d.reason === "count"
+          ? "had non-finite values"
+          : d.reason === "dead"
+            ? "went all zero (a dead layer: every activation 0)"
+            : "jumped ×10 over its early level";
     s.append(
       "First to degrade (",
       m,

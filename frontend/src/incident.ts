@@ -1,5 +1,7 @@
 // Rendering of one incident: headline, fields, source, tensor stats, diagnosis.
 
+import { warningLeadText } from "./analysis";
+import { renderAnalysis } from "./analysis_view";
 import { button, el, type Child } from "./dom";
 import {
   MISSING,
@@ -185,6 +187,7 @@ function warningLine(w: Warning): HTMLElement {
     w.metric ? [" · ", el("code", null, w.metric)] : null,
     ": ",
     el("span", "nt-warning-message", w.message || w.code || ""),
+    warningLeadText(w.steps_before_incident) ? el("span", "nt-muted nt-warning-lead", warningLeadText(w.steps_before_incident)) : null,
   );
 }
 
@@ -301,6 +304,7 @@ export function renderIncidentBody(inc: Incident, warnings: Warning[] | null = n
       : el("p", "nt-muted", "No input statistics were recorded."),
     outputs.length > 0 ? [el("h3", null, "Outputs"), renderStatsTable(outputs, offendingOutputFields(outputs))] : null,
     renderDiagnosis(inc, warnings),
+    renderAnalysis(inc),
     renderStack(inc.stack),
   );
 }

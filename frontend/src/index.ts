@@ -4,9 +4,10 @@
 import UPLOT_CSS from "uplot/dist/uPlot.min.css";
 import { ApiError, errorText, fetchRun, fetchRuns } from "./api";
 import { append, button, el, replaceChildren } from "./dom";
-import { readHash, writeHash } from "./hash";
+import { type HashState, readHash, writeHash } from "./hash";
 import { RunView, type RunViewState, newRunViewState } from "./run_view";
 import { RunList, pickDefaultRun } from "./runs";
+import { followScroll, readSaved, restoreScroll, writeSaved } from "./saved";
 import { CSS } from "./style";
 import { followTheme } from "./theme";
 import { incidentKey } from "./timeline";
@@ -36,6 +37,43 @@ function mark(name: string): void {
   }
 }
 
+/** The selection to open: the iframe's hash (kept by an iframe reload), else the one saved (kept by a TensorBoard reload). */
+function wantedSelection(): HashState {
+  const h = readHash();
+  if (h.run !== null) return h;
+  const saved = readSaved();
+  return { run: saved.run, incident: saved.incident, session: saved.session };
+}
+
+/** Keeps the selection in the hash and in storage. */
+function keepSelection(state: HashState): void {
+  writeHash(state);
+  writeSaved(state);
+}
+
+/**
+ * TensorBoard's own reload button (same-origin parent) refreshes this tab
+ * too, so the page has one refresh control of its own and TensorBoard's
+ * does the same. Returns whether the parent could be followed.
+ */
+function followParentReload(refresh: () => void): boolean {
+  let doc: Document;
+  try {
+    if (window.parent === window) return false;
+    doc = window.parent.document;
+  } catch {
+    return false; // cross-origin parent
+  }
+  const onClick = (ev: Event) => {
+    // The target belongs to the parent's realm: no instanceof Element here.
+    const t = ev.target as { closest?: (selector: string) => unknown } | null;
+    if (typeof t?.closest === "function" && t.closest("app-header-reload")) refresh();
+  };
+  doc.addEventListener("click", onClick, true);
+  window.addEventListener("pagehide", () => doc.removeEventListener("click", onClick, true), { once: true });
+  return true;
+}
+
 function clock(d: Date): string {
   const p = (x: number) => String(x).padStart(2, "0");
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
@@ -55,12 +93,17 @@ class App {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private refreshing = false;
   private prefetch: { run: string; promise: Promise<RunDetail> } | null = null;
+  /** The saved scroll target is restored once, on the first run shown. */
+  private scrollPending = true;
 
   constructor(root: HTMLElement) {
     this.runList = new RunList((run) => void this.select(run, null));
     this.main = el("main", "nt-main");
     this.liveText = el("span", "nt-muted");
-    this.live = el("div", "nt-live", this.liveText, " ", button("nt-btn-small", "Refresh", () => void this.refresh()));
+    const refresh = button("nt-btn-small", "Refresh", () => void this.refresh());
+    const withTensorBoard = followParentReload(() => void this.refresh());
+    refresh.title = withTensorBoard ? "Reload the runs and this run (TensorBoard's reload button does the same)" : "Reload the runs and this run";
+    this.live = el("div", "nt-live", this.liveText, " ", refresh);
     append(
       root,
       el(
@@ -71,12 +114,12 @@ class App {
           "nt-topbar",
           el("span", "nt-topbar-title", "NaN Trace"),
           el("span", "nt-topbar-sub", "where the first NaN/Inf appeared"),
-          button(null, "Refresh", () => void this.refresh()),
         ),
         el("div", "nt-layout", el("aside", "nt-sidebar", this.runList.element), this.main),
       ),
     );
     window.addEventListener("hashchange", () => this.onHashChange());
+    followScroll();
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && this.isRunning() && this.timer === null) this.schedule();
     });
@@ -96,8 +139,8 @@ class App {
   async loadRuns(): Promise<void> {
     const gen = ++this.generation;
     replaceChildren(this.main, el("p", "nt-message nt-muted", "Loading runs…"));
-    // The run in the hash (a reload) is fetched alongside the list.
-    const wanted = this.current ?? readHash().run;
+    // The run of the hash or storage (a reload) is fetched alongside the list.
+    const wanted = this.current ?? wantedSelection().run;
     if (wanted !== null && this.prefetch?.run !== wanted) {
       const promise = fetchRun(wanted);
       promise.catch(() => undefined); // select() reports errors
@@ -113,7 +156,7 @@ class App {
     }
     if (gen !== this.generation) return;
     this.setRuns(runs);
-    const hash = readHash();
+    const hash = wantedSelection();
     const run = pickDefaultRun(runs, this.current ?? hash.run);
     if (run === null) {
       this.showNoRuns();
@@ -144,6 +187,7 @@ class App {
         "nt-message",
         el("p", null, "No NaN Trace data in this log directory yet."),
         el("p", "nt-muted", "Record a training run with tb-nantrace, then press Refresh."),
+        this.live,
       ),
     );
   }
@@ -153,7 +197,7 @@ class App {
     this.cancelTimer();
     this.current = run;
     this.runList.setSelected(run);
-    writeHash({ run, incident: null, session: null });
+    keepSelection({ run, incident: null, session: null });
     this.view?.destroy();
     this.view = null;
     replaceChildren(this.main, el("p", "nt-message nt-muted", "Loading run…"));
@@ -174,6 +218,11 @@ class App {
     replaceChildren(this.main, this.view.element);
     mark("nantrace-run-rendered");
     this.afterLoad(detail);
+    if (this.scrollPending) {
+      this.scrollPending = false;
+      const target = readSaved().scroll;
+      if (target) restoreScroll(target, this.main);
+    }
   }
 
   private selectIncident(inc: Incident | null): void {
@@ -184,7 +233,7 @@ class App {
 
   private writeSelection(): void {
     const inc = this.view?.selectedIncident() ?? null;
-    writeHash({ run: this.current, incident: inc ? inc.index : null, session: inc ? (inc.session ?? null) : null });
+    keepSelection({ run: this.current, incident: inc ? inc.index : null, session: inc ? (inc.session ?? null) : null });
   }
 
   private afterLoad(detail: RunDetail): void {

@@ -240,6 +240,12 @@ button:disabled { opacity: 0.45; cursor: default; }
 .nt-origin-later { border-color: var(--nt-link); }
 .nt-later-selected > summary { font-weight: 500; }
 .nt-bad-text { color: var(--nt-bad); font-weight: 600; }
+.nt-analysis { margin-top: 8px; }
+.nt-repro-yes { color: var(--nt-bad); }
+.nt-repro-no { color: var(--nt-muted); }
+.nt-fix-ok { color: var(--nt-ok); font-weight: 600; }
+.nt-fix-bad { color: var(--nt-bad); }
+.nt-culprit-features { font-family: "Roboto Mono", monospace; font-size: 12px; }
 .nt-warn-text { color: var(--nt-warn); }
 
 /* ---- warnings in the diagnosis */
@@ -263,6 +269,9 @@ button:disabled { opacity: 0.45; cursor: default; }
 .nt-chart .u-over { cursor: crosshair; }
 .nt-chart .u-over.nt-over-marker { cursor: pointer; }
 .nt-chart-status { min-height: 1.45em; font-size: 12px; overflow-wrap: anywhere; }
+.nt-chart-caption { margin: 10px 0 2px; font-size: 13px; font-weight: 500; }
+.nt-chart-caption .nt-swatch { margin-right: 6px; }
+.nt-zero-note { margin: 2px 0; font-size: 12px; overflow-wrap: anywhere; }
 .nt-series-legend { display: flex; flex-wrap: wrap; gap: 2px 12px; font-size: 12px; margin: 2px 0 4px; }
 .nt-legend-series { cursor: default; }
 .nt-legend-fold { font-size: 12px; margin: 2px 0 4px; }
@@ -294,6 +303,7 @@ button:disabled { opacity: 0.45; cursor: default; }
 .nt-swatch-nan { background: rgb(255, 23, 68); }
 .nt-swatch-inf { background: rgb(255, 64, 255); }
 .nt-swatch-missing { background: var(--nt-missing); }
+.nt-swatch-zero { background: rgb(0, 0, 0); }
 
 /* ---- graph */
 .nt-graph-summary { margin: 0 0 6px; }

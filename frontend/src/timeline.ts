@@ -1,14 +1,16 @@
 // The Timeline section: loss, gradient norm and per-layer health over the
-// steps (uPlot charts), incident and warning markers (click an incident to
-// select it), zoom into the full-resolution window before the selected
-// incident, and the per-layer heat strip of that window.
+// steps (uPlot charts, each metric on an axis of its own), incident and
+// warning markers (click an incident to select it), zoom into the
+// full-resolution window before the selected incident (or, without one, the
+// last steps the recorder kept at the end of the run: every step of a short
+// run), and the per-layer heat strip of that window.
 //
 // The charts themselves (uPlot options, markers on the canvas, hover text)
 // are built by timeline_chart.ts; their legends here, with dom.ts.
 
 import type uPlot from "uplot";
 import { errorText, fetchTimeline, fetchWindow } from "./api";
-import { button, clear, el } from "./dom";
+import { append, button, clear, el } from "./dom";
 import { fmtCount, kindLabel, plural, showControls } from "./format";
 import { type HeatRow, metricKind } from "./heat";
 import { type HeatInput, HeatStrip } from "./heatstrip";
@@ -17,6 +19,7 @@ import { CHART_H, type ChartSpec, type Marker, PALETTE, makeChart } from "./time
 import {
   type Line,
   availableLayerMetrics,
+  belowLogFloor,
   findLine,
   layerLines,
   metricLabel,
@@ -43,6 +46,10 @@ export function newTimelineState(): TimelineState {
 export function incidentKey(inc: { session?: string; index: number }): string {
   return `${inc.session ?? ""}:${inc.index}`;
 }
+
+/** The window the recorder writes when a recording ends (tb_nantrace/metadata.py END_WINDOW). */
+export const END_WINDOW = -1;
+const END_KEY = `:${END_WINDOW}`;
 
 const MAX_POINTS = 500;
 const LEGEND_FOLD = 24;
@@ -140,10 +147,11 @@ export class Timeline {
     }
     jobs.push(this.loadLayerMetric(this.state.metric, gen));
     const inc = this.selected;
-    if (inc && !this.windows.has(incidentKey(inc))) {
+    const key = inc ? incidentKey(inc) : END_KEY;
+    if (!this.windows.has(key)) {
       jobs.push(
-        fetchWindow(this.run, inc.index, inc.session).then((w) => {
-          this.windows.set(incidentKey(inc), w);
+        fetchWindow(this.run, inc ? inc.index : END_WINDOW, inc?.session).then((w) => {
+          this.windows.set(key, w);
         }),
       );
     }
@@ -164,8 +172,9 @@ export class Timeline {
     if (gen === this.gen) this.overviewLayer.set(metric, t);
   }
 
+  /** The selected incident's window, or without one the end-of-run window. */
   private currentWindow(): WindowResponse | null {
-    return this.selected ? (this.windows.get(incidentKey(this.selected)) ?? null) : null;
+    return this.windows.get(this.selected ? incidentKey(this.selected) : END_KEY) ?? null;
   }
 
   /** The mode shown: the user's, else the window when it covers every overview point. */
@@ -211,7 +220,7 @@ export class Timeline {
       this.renderNoTimeline();
       return;
     }
-    const log = this.state.log ?? prefersLog(this.state.metric);
+    const log = this.log();
     this.renderControls(mode, win, data, log);
 
     // The window ends at its incident; the overview stretches to every marker
@@ -221,7 +230,7 @@ export class Timeline {
     const range = xRange(data.steps, mode === "window" ? (inc ? [inc.step] : []) : allMarkers.map((m) => m.step));
     const markers = mode === "window" ? this.markers(range) : allMarkers;
 
-    this.renderGlobalChart(data, range, markers);
+    this.renderGlobalCharts(data, range, markers, log);
     this.renderLayerChart(data, range, markers, log);
     this.renderMarkerList(markers);
     if (keepZoom) {
@@ -276,17 +285,22 @@ export class Timeline {
     );
   }
 
-  /** "All steps" / "Before incident #i": the second needs the incident's window. */
+  /** One log-scale choice for every chart (and the heat strip). */
+  private log(): boolean {
+    return this.state.log ?? prefersLog(this.state.metric);
+  }
+
+  /** "All steps" / "Before incident #i" (or "Last steps"): the second needs its window. */
   private modeBar(mode: "overview" | "window", win: WindowResponse | null): HTMLElement {
     const inc = this.selected;
     const before = button(
       mode === "window" ? "nt-seg-on" : null,
-      inc ? `Before incident #${inc.index} (every step)` : "Before an incident (every step)",
+      inc ? `Before incident #${inc.index} (every step)` : "Last steps (every step)",
       () => this.setMode("window"),
     );
     if (!win) {
       before.disabled = true;
-      before.title = inc ? "No full-resolution window was recorded for this incident." : "Select an incident first.";
+      before.title = inc ? "No full-resolution window was recorded for this incident." : "No end-of-run window was recorded (an older recorder, or a run still training).";
     }
     return el("div", "nt-seg", button(mode === "overview" ? "nt-seg-on" : null, "All steps", () => this.setMode("overview")), before);
   }
@@ -320,16 +334,20 @@ export class Timeline {
     return box;
   }
 
-  /** Chart 1: loss and gradient norm (nothing when neither was recorded). */
-  private renderGlobalChart(data: ChartData, range: [number, number] | null, markers: Marker[]): void {
-    const loss = findLine(data.lines, "loss", null);
-    const gn = findLine(data.lines, "grad_norm", null);
-    const lines = [loss, gn].filter((l): l is Line => l !== null);
+  /** Charts 1 and 2: the loss and the gradient norm, each on its own labelled axis (nothing when neither was recorded). */
+  private renderGlobalCharts(data: ChartData, range: [number, number] | null, markers: Marker[], log: boolean): void {
+    const lines = ["loss", "grad_norm"].map((m) => findLine(data.lines, m, null)).filter((l): l is Line => l !== null);
     if (lines.length === 0 || data.steps.length === 0) return;
-    const holder = el("div", "nt-chart");
-    const status = el("div", "nt-chart-status nt-muted", "\u00a0");
-    this.body.append(el("h3", null, "Loss and gradient norm"), this.seriesLegend(lines.map((l) => metricLabel(l.metric))), holder, status);
-    this.charts.push(this.chart(holder, { which: "global", steps: data.steps, lines, range, markers, log: this.state.log ?? true, status }));
+    this.body.append(el("h3", null, "Loss and gradient norm"));
+    lines.forEach((line, i) => {
+      const holder = el("div", "nt-chart");
+      const status = el("div", "nt-chart-status nt-muted", "\u00a0");
+      const label = metricLabel(line.metric);
+      const caption = el("p", "nt-chart-caption", el("span", `nt-swatch nt-c${i % PALETTE}`), `${label[0]!.toUpperCase()}${label.slice(1)}`, el("span", "nt-muted", ` · y: ${label}${log ? ", log scale" : ""} · x: step`));
+      append(this.body, caption, holder, this.zeroNote([line], data.steps, log), status);
+      // Each metric keeps its colour (the caption's swatch).
+      this.charts.push(this.chart(holder, { which: "metric", axisLabel: label, colorOffset: i, steps: data.steps, lines: [line], range, markers, log, status }));
+    });
   }
 
   /** Chart 2: the selected metric, one line per layer; hovering a legend chip highlights its line. */
@@ -343,8 +361,9 @@ export class Timeline {
     const holder = el("div", "nt-chart");
     const status = el("div", "nt-chart-status nt-muted", "\u00a0");
     const legend = this.seriesLegend(data.layerLines.map((l) => showControls(l.layer)));
-    this.body.append(legend, holder, status);
-    const chart = this.chart(holder, { which: "layers", steps: data.layerSteps, lines: data.layerLines, range, markers, log, status });
+    const caption = el("p", "nt-chart-caption nt-muted", `y: ${metricLabel(m)} of each layer${log ? ", log scale" : ""} · x: step`);
+    append(this.body, caption, legend, holder, this.zeroNote(data.layerLines, data.layerSteps, log), status);
+    const chart = this.chart(holder, { which: "layers", axisLabel: metricLabel(m), steps: data.layerSteps, lines: data.layerLines, range, markers, log, status });
     this.charts.push(chart);
     legend.querySelectorAll(".nt-legend-series").forEach((chip, i) => {
       chip.addEventListener("mouseenter", () => chart.setSeries(i + 1, { focus: true }));
@@ -353,7 +372,7 @@ export class Timeline {
   }
 
   /** A chart of this timeline: shared cursor, x zoom synced, incident markers selectable. */
-  private chart(holder: HTMLElement, spec: Pick<ChartSpec, "which" | "steps" | "lines" | "range" | "markers" | "log" | "status">): uPlot {
+  private chart(holder: HTMLElement, spec: Pick<ChartSpec, "which" | "axisLabel" | "colorOffset" | "steps" | "lines" | "range" | "markers" | "log" | "status">): uPlot {
     const selKey = this.selected ? incidentKey(this.selected) : null;
     return makeChart(holder, {
       ...spec,
@@ -363,6 +382,32 @@ export class Timeline {
       onSelectIncident: (inc) => this.onSelectIncident(inc),
       onZoom: (u, min, max) => this.syncZoom(u, spec.range, min, max),
     });
+  }
+
+  /**
+   * Under a log-scale chart: the recorded values it cannot place (exact
+   * zeros: a dead layer, a refused update), marked ▼ on its floor.
+   */
+  private zeroNote(lines: Line[], steps: number[], log: boolean): HTMLElement | null {
+    if (!log) return null;
+    const found = lines
+      .map((l) => ({ l, at: belowLogFloor(l.values.slice(0, steps.length)) }))
+      .filter((f) => f.at.length > 0);
+    if (found.length === 0) return null;
+    const total = found.reduce((n, f) => n + f.at.length, 0);
+    const where = found.slice(0, 4).map((f) => {
+      const name = f.l.layer !== null ? `layer ${showControls(f.l.layer)}` : metricLabel(f.l.metric);
+      const at = f.at.slice(0, 3).map((i) => fmtCount(steps[i] ?? 0));
+      return `${name} at step${f.at.length > 1 ? "s" : ""} ${at.join(", ")}${f.at.length > 3 ? ", …" : ""}`;
+    });
+    return el(
+      "p",
+      "nt-zero-note nt-muted",
+      `▼ on the bottom edge: ${plural(total, "value")} of 0 (or below), which a log axis cannot place: `,
+      where.join("; "),
+      found.length > 4 ? `; +${fmtCount(found.length - 4)} more` : "",
+      ". Hover for the value.",
+    );
   }
 
   /** Remembers a zoom (kept across refreshes; the full range clears it) and applies it to the other charts. */
@@ -416,7 +461,7 @@ export class Timeline {
 
   private heatInput(rows: HeatRow[], steps: number[]): HeatInput {
     const m = this.state.metric;
-    return { rows, steps, metric: m, kind: metricKind(m), log: this.state.log ?? prefersLog(m), sort: this.state.sortHeat };
+    return { rows, steps, metric: m, kind: metricKind(m), log: this.log(), sort: this.state.sortHeat };
   }
 
   private rangeText(mode: "overview" | "window", steps: number[], win: WindowResponse | null): string {
@@ -424,11 +469,13 @@ export class Timeline {
     const last = steps[steps.length - 1];
     if (first === undefined || last === undefined) return "";
     if (mode === "window" && win) {
-      return `Steps ${fmtCount(first)}–${fmtCount(last)}: every step recorded before incident #${win.incident} (the flight recorder). Drag on a chart to zoom, double-click to reset.`;
+      const what =
+        win.incident === END_WINDOW ? "every step the flight recorder kept at the end of the run" : `every step recorded before incident #${win.incident} (the flight recorder)`;
+      return `Steps ${fmtCount(first)}–${fmtCount(last)}, ${plural(steps.length, "point")}: ${what}. Drag on a chart to zoom, double-click to reset.`;
     }
     const o = this.overview;
-    const chunks = o?.chunks ?? steps.length;
-    const per = chunks > steps.length ? ` (each point sums up ${fmtCount(Math.ceil(chunks / steps.length))} recorded chunks)` : "";
+    const span = Math.max(1, ...(o?.steps ?? []).map((s, i) => s - (o?.first_steps[i] ?? s) + 1));
+    const per = span > 1 ? ` (each point sums up to ${fmtCount(span)} steps${win ? `; "${win.incident === END_WINDOW ? "Last steps" : "Before incident"}" shows every step` : ""})` : "";
     return `Steps ${fmtCount(o?.first_steps[0] ?? first)}–${fmtCount(last)}, ${plural(steps.length, "point")}${per}: the mean loss and the largest value of everything else per point. Drag on a chart to zoom, double-click to reset.`;
   }
 

@@ -1,7 +1,9 @@
-// One uPlot chart of the Timeline: the loss and gradient norm ("global") or
-// one line per layer ("layers"), with non-finite stretches and incident /
-// warning markers drawn on the canvas, a status line that describes what is
-// under the cursor, and a click on an incident marker that selects it.
+// One uPlot chart of the Timeline: one whole-model metric ("metric": the
+// loss, the gradient norm) or one line per layer ("layers"), each on a y
+// axis of its own with its label, with non-finite stretches, values a log
+// axis cannot show (marked at its floor) and incident / warning markers
+// drawn on the canvas, a status line that describes what is under the
+// cursor, and a click on an incident marker that selects it.
 //
 // Series labels go to uPlot (which sets them with textContent), but its
 // legend is off: the Timeline builds its own with dom.ts.
@@ -11,7 +13,19 @@ import { el, replaceChildren } from "./dom";
 import { fmtCount, fmtNumber, kindLabel, phaseLabel, showControls } from "./format";
 import type { Value } from "./heat";
 import { cssVar } from "./theme";
-import { type Line, argmaxAt, chartValues, fmtTick, logTicks, metricLabel, nearestMarker, nonFiniteAt, nonFiniteRanges } from "./timeline_data";
+import {
+  type Line,
+  argmaxAt,
+  belowLogFloor,
+  chartValues,
+  floorText,
+  fmtTick,
+  logTicks,
+  metricLabel,
+  nearestMarker,
+  nonFiniteAt,
+  nonFiniteRanges,
+} from "./timeline_data";
 import type { Incident, JsonNumber, Warning } from "./types";
 
 export const CHART_H = 190;
@@ -27,13 +41,18 @@ export interface Marker {
 }
 
 export interface ChartSpec {
-  which: "global" | "layers";
+  /** "metric": one whole-model series (loss, gradient norm); "layers": one line per layer. */
+  which: "metric" | "layers";
+  /** The y axis label (the metric). */
+  axisLabel: string;
+  /** Colour of the first line: --nt-c<colorOffset> (a metric keeps its colour across charts). */
+  colorOffset?: number;
   steps: number[];
   lines: Line[];
   /** Where auto-ranging widens the x axis to (markers past the data). */
   range: [number, number] | null;
   markers: Marker[];
-  /** Log scale of the gradient norm (global chart) or of the y axis (layers). */
+  /** Log scale of the y axis; values <= 0 are then marked at its floor. */
   log: boolean;
   width: number;
   /** Charts with the same key share the cursor. */
@@ -55,9 +74,6 @@ interface Colors {
   warn: string;
 }
 
-/** The loss keeps a linear scale on the global chart. */
-const LOSS_LOG = false;
-
 export function makeChart(holder: HTMLElement, spec: ChartSpec): uPlot {
   const colors: Colors = {
     fg: cssVar("--nt-muted", "#6b6b6b"),
@@ -68,8 +84,8 @@ export function makeChart(holder: HTMLElement, spec: ChartSpec): uPlot {
   };
   const { steps, lines } = spec;
   const n = steps.length;
-  const global = spec.which === "global";
   const ranges = nonFiniteRanges(lines.map((l) => l.values), n);
+  const floor = spec.log ? lines.map((l) => belowLogFloor(l.values.slice(0, n))) : [];
   let down: { x: number; y: number } | null = null;
   let focused = -1;
 
@@ -82,9 +98,9 @@ export function makeChart(holder: HTMLElement, spec: ChartSpec): uPlot {
     series: [
       { label: "step" },
       ...lines.map((l, i) => ({
-        label: global ? metricLabel(l.metric) : showControls(l.layer),
-        scale: global ? (l.metric === "loss" && i === 0 ? "loss" : "gn") : "y",
-        stroke: colors.series[i % PALETTE]!,
+        label: spec.which === "metric" ? metricLabel(l.metric) : showControls(l.layer),
+        scale: "y",
+        stroke: colors.series[(i + (spec.colorOffset ?? 0)) % PALETTE]!,
         width: 1.5,
         spanGaps: false,
         points: { show: n <= 64 },
@@ -97,7 +113,7 @@ export function makeChart(holder: HTMLElement, spec: ChartSpec): uPlot {
       focus: { prox: 24 },
     },
     hooks: {
-      draw: [(u) => drawMarks(u, spec, ranges, colors)],
+      draw: [(u) => drawMarks(u, spec, ranges, floor, colors)],
       setCursor: [(u) => showHover(u, spec, focused)],
       setSeries: [
         (_u, idx, o) => {
@@ -129,63 +145,48 @@ export function makeChart(holder: HTMLElement, spec: ChartSpec): uPlot {
   return new uPlot(opts, chartData(spec), holder);
 }
 
-function chartData({ steps, lines, which, log }: ChartSpec): uPlot.AlignedData {
+function chartData({ steps, lines, log }: ChartSpec): uPlot.AlignedData {
   const n = steps.length;
-  return [
-    steps,
-    ...lines.map((l, i) => {
-      const isLog = which === "global" ? (i === 0 && l.metric === "loss" ? LOSS_LOG : log) : log;
-      return chartValues(l.values.slice(0, n), isLog);
-    }),
-  ];
+  return [steps, ...lines.map((l) => chartValues(l.values.slice(0, n), log))];
 }
 
-function chartScales({ steps, range, which, log }: ChartSpec): uPlot.Scales {
+function chartScales({ steps, range, log }: ChartSpec): uPlot.Scales {
   // Auto-ranging (first draw, double-click) widens to `range` (markers past
   // the data); a zoom (a narrower min/max) passes through.
   const d0 = steps[0] ?? 0;
   const d1 = steps[steps.length - 1] ?? 0;
   const xr = (_u: uPlot, min: number, max: number): uPlot.Range.MinMax =>
     range && min <= d0 && max >= d1 ? [Math.min(min, range[0]), Math.max(max, range[1])] : [min, max];
-  const scales: uPlot.Scales = { x: { time: false, range: xr } };
-  if (which === "global") {
-    scales.loss = { distr: LOSS_LOG ? 3 : 1 };
-    scales.gn = { distr: log ? 3 : 1 };
-  } else {
-    scales.y = { distr: log ? 3 : 1 };
-  }
-  return scales;
+  return { x: { time: false, range: xr }, y: { distr: log ? 3 : 1 } };
 }
 
-function chartAxes({ lines, which, log }: ChartSpec, colors: Colors): uPlot.Axis[] {
-  const axisBase = { stroke: colors.fg, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid, width: 1 }, font: "11px Roboto, system-ui, sans-serif" };
-  const axes: uPlot.Axis[] = [{ ...axisBase, values: (_u, ticks) => ticks.map(fmtStepTick) }];
-  const yAxis = (scale: string, isLog: boolean, extra: Partial<uPlot.Axis> = {}, showGrid = true): uPlot.Axis => {
-    // On a log scale, labels, ticks and grid lines at powers of ten only.
-    const filter = isLog ? { filter: (_u: uPlot, splits: number[]) => logTicks(splits) } : {};
-    return {
+function chartAxes({ log, axisLabel }: ChartSpec, colors: Colors): uPlot.Axis[] {
+  const font = "11px Roboto, system-ui, sans-serif";
+  const axisBase = { stroke: colors.fg, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid, width: 1 }, font };
+  // On a log scale, labels, ticks and grid lines at powers of ten only.
+  const filter = log ? { filter: (_u: uPlot, splits: number[]) => logTicks(splits) } : {};
+  return [
+    { ...axisBase, values: (_u, ticks) => ticks.map(fmtStepTick) },
+    {
       ...axisBase,
-      scale,
+      scale: "y",
       size: 56,
+      label: log ? `${axisLabel} (log)` : axisLabel,
+      labelFont: font,
+      labelSize: 18,
       values: (_u, ticks) => ticks.map((t) => (t === null ? "" : fmtTick(t))),
       ...filter,
-      grid: { ...axisBase.grid, show: showGrid, ...filter },
+      grid: { ...axisBase.grid, ...filter },
       ticks: { ...axisBase.ticks, ...filter },
-      ...extra,
-    };
-  };
-  if (which === "global") {
-    const hasLoss = lines.some((l) => l.metric === "loss");
-    if (hasLoss) axes.push(yAxis("loss", LOSS_LOG));
-    if (lines.some((l) => l.metric === "grad_norm")) axes.push(yAxis("gn", log, { side: hasLoss ? 1 : 3 }, !hasLoss));
-  } else {
-    axes.push(yAxis("y", log));
-  }
-  return axes;
+    },
+  ];
 }
 
-/** Non-finite stretches as a band along the top, then the markers. */
-function drawMarks(u: uPlot, spec: ChartSpec, ranges: [number, number][], colors: Colors): void {
+/**
+ * Non-finite stretches as a band along the top, the markers, then the values
+ * a log axis cannot show as ▼ on its floor (in their line's colour).
+ */
+function drawMarks(u: uPlot, spec: ChartSpec, ranges: [number, number][], floor: number[][], colors: Colors): void {
   const { steps, markers } = spec;
   const ctx = u.ctx;
   const { top, height } = u.bbox;
@@ -223,11 +224,27 @@ function drawMarks(u: uPlot, spec: ChartSpec, ranges: [number, number][], colors
     }
     ctx.fill();
   }
+  // Last, so that an incident's line does not hide them.
+  const bottom = top + height;
+  const tri = 5 * dpr;
+  floor.forEach((cols, i) => {
+    ctx.fillStyle = colors.series[(i + (spec.colorOffset ?? 0)) % PALETTE]!;
+    for (const c of cols) {
+      const x = u.valToPos(steps[c]!, "x", true);
+      ctx.beginPath();
+      ctx.moveTo(x, bottom);
+      ctx.lineTo(x - tri, bottom - 1.6 * tri);
+      ctx.lineTo(x + tri, bottom - 1.6 * tri);
+      ctx.closePath();
+      ctx.fill();
+    }
+  });
   ctx.restore();
 }
 
-/** The status line: the marker under the cursor, else the values at its step. */
-function showHover(u: uPlot, { status, steps, lines, markers, which }: ChartSpec, focused: number): void {
+/** The status line: the marker under the cursor (with the values at its step), else the values at the cursor's step. */
+function showHover(u: uPlot, spec: ChartSpec, focused: number): void {
+  const { status, steps, markers } = spec;
   const idx = u.cursor.idx;
   const left = u.cursor.left ?? -1;
   if (idx === null || idx === undefined || left < 0) {
@@ -247,21 +264,30 @@ function showHover(u: uPlot, { status, steps, lines, markers, which }: ChartSpec
   } else if (hit?.kind === "warning") {
     const w = hit.warning!;
     parts.push(el("strong", "nt-warn-text", `▲ ${w.code}`), ` at step ${fmtCount(w.step)}: ${w.message}`);
-  } else {
-    const step = steps[idx];
-    parts.push(`step ${step !== undefined ? fmtCount(step) : "?"}: `);
-    if (which === "global") {
-      parts.push(lines.map((l) => `${metricLabel(l.metric)} ${fmtV(l.values[idx])}`).join(" · "));
-    } else {
-      const top = argmaxAt(lines, idx);
-      const bad = nonFiniteAt(lines, idx);
-      if (focused >= 0) parts.push(`${showControls(lines[focused]!.layer)} ${fmtV(lines[focused]!.values[idx])}`);
-      else if (top >= 0) parts.push(`largest: ${showControls(lines[top]!.layer)} ${fmtV(lines[top]!.values[idx])}`);
-      if (bad.length > 0)
-        parts.push(" · ", el("span", "nt-bad-text", `non-finite in ${bad.slice(0, 4).map((k) => showControls(lines[k]!.layer)).join(", ")}${bad.length > 4 ? ` +${bad.length - 4}` : ""}`));
-    }
+  }
+  const step = steps[idx];
+  if (!hit || hit.step === step) {
+    parts.push(hit ? " · " : "", `step ${step !== undefined ? fmtCount(step) : "?"}: `, ...valuesAt(spec, idx, focused));
   }
   replaceChildren(status, parts);
+}
+
+/** The values at column `idx`: every line (one metric) or the focused / largest layer, with zeros and non-finite ones named. */
+function valuesAt({ lines, which, log }: ChartSpec, idx: number, focused: number): (string | HTMLElement)[] {
+  if (which === "metric") {
+    return [lines.map((l) => `${metricLabel(l.metric)} ${fmtV(l.values[idx])}${floorText(l.values[idx], log)}`).join(" · ")];
+  }
+  const parts: (string | HTMLElement)[] = [];
+  const top = argmaxAt(lines, idx);
+  const bad = nonFiniteAt(lines, idx);
+  const zero = log ? lines.map((l, k) => (floorText(l.values[idx], true) ? k : -1)).filter((k) => k >= 0) : [];
+  if (focused >= 0) parts.push(`${showControls(lines[focused]!.layer)} ${fmtV(lines[focused]!.values[idx])}${floorText(lines[focused]!.values[idx], log)}`);
+  else if (top >= 0) parts.push(`largest: ${showControls(lines[top]!.layer)} ${fmtV(lines[top]!.values[idx])}`);
+  if (focused < 0 && zero.length > 0)
+    parts.push(`${top >= 0 ? " · " : ""}${zero.slice(0, 4).map((k) => `${showControls(lines[k]!.layer)} ${fmtV(lines[k]!.values[idx])}`).join(", ")}${zero.length > 4 ? ` +${zero.length - 4}` : ""} (drawn at the log axis floor)`);
+  if (bad.length > 0)
+    parts.push(" · ", el("span", "nt-bad-text", `non-finite in ${bad.slice(0, 4).map((k) => showControls(lines[k]!.layer)).join(", ")}${bad.length > 4 ? ` +${bad.length - 4}` : ""}`));
+  return parts;
 }
 
 function jsonOf(v: Value): JsonNumber {

@@ -192,3 +192,21 @@ export function logTicks(splits: readonly number[], max = 6): (number | null)[] 
   const shown = new Set(keep.filter((_, i) => i % every === 0));
   return splits.map((v) => (shown.has(v) ? v : null));
 }
+
+/**
+ * Columns where a line cannot be drawn on a log axis although it was
+ * recorded: exact zeros (a dead layer, a refused update) and negatives.
+ * The chart marks them at the axis floor instead of dropping them.
+ */
+export function belowLogFloor(values: readonly Value[]): number[] {
+  const out: number[] = [];
+  values.forEach((v, i) => {
+    if (v !== null && Number.isFinite(v) && v <= 0) out.push(i);
+  });
+  return out;
+}
+
+/** A value as the hover text says it; zeros on a log axis say where they are drawn. */
+export function floorText(v: Value | undefined, log: boolean): string {
+  return log && v !== null && v !== undefined && Number.isFinite(v) && v <= 0 ? " (drawn at the log axis floor)" : "";
+}

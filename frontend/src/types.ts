@@ -108,6 +108,59 @@ export interface Incident {
   session?: string;
   /** The failing step's graph around the origin; absent from older records. */
   graph?: IncidentGraph | null;
+  /** Which rows of the failing batch caused it (issue 13); absent or null when unknown. */
+  culprits?: Culprits | null;
+  /** Whether replaying the step gave the NaN/Inf again. */
+  reproducibility?: Reproducibility | null;
+  /** Fixes replayed from a saved state, with what came out. */
+  verified_fixes?: VerifiedFix[] | null;
+  /** Steps between the first early warning and this incident. */
+  first_warning_steps_before?: number | null;
+  /** Seconds each analysis took. */
+  analysis_seconds?: Record<string, number> | null;
+}
+
+export interface CulpritFeature {
+  tensor: string;
+  min: JsonNumber;
+  max: JsonNumber;
+  nan_count: number;
+  inf_count: number;
+}
+
+export interface CulpritExample {
+  /** Row in the failing batch. */
+  row: number;
+  /** Index into the user's x (numpy, shuffle=False), when it could be known. */
+  index: number | null;
+  epoch: number | null;
+  batch: number | null;
+  features: CulpritFeature[];
+}
+
+export interface Culprits {
+  method: "origin_rows" | "bisection" | string;
+  rows: number[];
+  /** False when the bisection stopped at its time budget. */
+  complete: boolean;
+  examples: CulpritExample[];
+  /** How the index was found, or why it cannot be known. */
+  index_note: string;
+}
+
+export interface Reproducibility {
+  reproduced: boolean;
+  same_origin: boolean | null;
+  note: string;
+}
+
+export interface VerifiedFix {
+  /** e.g. "learning_rate/10", "clipnorm=1.0", "drop culprit rows". */
+  fix: string;
+  result: "finite" | "nonfinite" | "error" | "skipped" | string;
+  from_step: number;
+  replayed_steps: number;
+  note: string;
 }
 
 /** State of one op of the failing step (how the NaN/Inf reached it). */
@@ -144,6 +197,8 @@ export interface Warning {
   /** [step, value] pairs behind the warning. */
   evidence: [number, JsonNumber][];
   session?: string;
+  /** Steps to the first incident at or after this warning (issue 13). */
+  steps_before_incident?: number | null;
 }
 
 export interface RunDetail {

@@ -6,6 +6,7 @@ import {
   Expansion,
   ancestors,
   buildModel,
+  distinctLabels,
   group,
   groupState,
   isGroup,
@@ -105,10 +106,10 @@ test("many ops without a layer are grouped by top-level scope", () => {
 test("a large layer of several phases splits by phase; a huge one into parts", () => {
   const nodes = [];
   for (let i = 0; i < 20; i++) nodes.push(node(`L/f${i}`, "L", "finite", "forward"));
-  for (let i = 0; i < 20; i++) nodes.push(node(`L/b${i}`, "L", "finite", "backward"));
-  const m = buildModel({ nodes, edges: [["L/f0", "L/b0"]], truncated: false });
+  for (let i = 0; i < 20; i++) nodes.push(node(`L/o${i}`, "L", "finite", "other"));
+  const m = buildModel({ nodes, edges: [["L/f0", "L/o0"]], truncated: false });
   const L = m.groups.find((g) => g.kind === "layer");
-  assert.deepEqual(L.children.map((c) => group(m, c).label), ["forward", "backward"]);
+  assert.deepEqual(L.children.map((c) => group(m, c).label), ["forward", "other"]);
   // The edge is lifted to the phase groups inside the layer.
   assert.equal(m.groupEdges.get(L.id).length, 1);
 
@@ -209,4 +210,54 @@ test("a 5,000-op graph opens collapsed by layer well within 3 s", () => {
   cache.invalidate(ex.reveal(m.origin));
   const q = placeAll(m, cache);
   assert.ok(q.boxes.some((b) => b.item === m.origin));
+});
+
+test("the backward pass and the optimizer are grouped apart from the forward layers: no lifted edge runs both ways", () => {
+  // Two layers, each with forward ops and their gradients: grouped by layer
+  // alone, A -> B (forward) and B -> A (backward) would form a cycle.
+  const nodes = [
+    node("A/MatMul", "A"), node("B/MatMul", "B"), node("loss/Mean", "loss"),
+    node("grad/B/MatMul", "B", "finite", "backward"), node("grad/A/MatMul", "A", "finite", "backward"),
+    node("opt/A/Assign", "A", "finite", "optimizer"), node("opt/B/Assign", "B", "finite", "optimizer"),
+  ];
+  const edges = [
+    ["A/MatMul", "B/MatMul"], ["B/MatMul", "loss/Mean"], ["loss/Mean", "grad/B/MatMul"], ["A/MatMul", "grad/B/MatMul"],
+    ["grad/B/MatMul", "grad/A/MatMul"], ["grad/A/MatMul", "opt/A/Assign"], ["grad/B/MatMul", "opt/B/Assign"],
+  ];
+  const m = buildModel({ nodes, edges, truncated: false });
+  const top = group(m, m.root).children.map((c) => group(m, c));
+  assert.deepEqual(top.map((g) => [g.kind, g.label]), [["layer", "A"], ["layer", "B"], ["layer", "loss"], ["phase", "backward"], ["phase", "optimizer"]]);
+  const backward = top[3];
+  assert.deepEqual(backward.children.map((c) => group(m, c).label), ["B", "A"]);
+  for (const [, lifted] of m.groupEdges) {
+    const pairs = new Set(lifted.map((e) => `${e.from}>${e.to}`));
+    for (const e of lifted) assert.ok(!pairs.has(`${e.to}>${e.from}`), "an edge both ways between two siblings");
+  }
+  // Laid out top to bottom, every edge ends below where it starts.
+  const ex = new Expansion(m);
+  for (const g of m.groups) if (g.kind !== "root") ex.toggle(g.id);
+  const p = placeAll(m, new LayoutCache(m, ex));
+  for (const e of p.edges) assert.ok(e.points.at(-1).y > e.points[0].y, "an edge runs upward");
+  // A graph of one phase only gets no extra level.
+  const flat = buildModel({ nodes: nodes.slice(0, 3), edges: edges.slice(0, 2), truncated: false });
+  assert.ok(group(flat, flat.root).children.every((c) => group(flat, c).kind === "layer"));
+});
+
+test("sibling groups get distinct labels that fit a box", () => {
+  assert.deepEqual(distinctLabels(["compile_loss/handwritten_bce/mul_1", "compile_loss/handwritten_bce/div_no_nan", "hidden"]), [
+    "compile_loss/handwritte…/mul_1",
+    "compile_loss/handw…/div_no_nan",
+    "hidden",
+  ]);
+  const long = ["a".repeat(40) + "x", "a".repeat(40) + "y"];
+  const [x, y] = distinctLabels(long);
+  assert.notEqual(x, y);
+  assert.ok(x.length <= 30 && y.length <= 30);
+  const m = buildModel({
+    nodes: [node("l/mul_1/a", "compile_loss/handwritten_bce/mul_1"), node("l/div/a", "compile_loss/handwritten_bce/div_no_nan")],
+    edges: [],
+    truncated: false,
+  });
+  const shown = group(m, m.root).children.map((c) => group(m, c).display);
+  assert.equal(new Set(shown).size, 2);
 });

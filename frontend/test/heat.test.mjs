@@ -6,8 +6,11 @@ import {
   CELL_NAN,
   CELL_NEGINF,
   CELL_POSINF,
+  CELL_ZERO,
+  JUMP_FACTOR,
   buckets,
   colormap,
+  deadTest,
   decodeValues,
   degradationOrder,
   downsample,
@@ -61,7 +64,7 @@ test("normaliseRow: linear per row, codes for NaN/Inf/missing", () => {
 test("normaliseRow: log10 of magnitudes; a steady noisy row stays dark", () => {
   const c = normaliseRow([1, 10, 100, 1e4, 0], true);
   assert.ok(Math.abs(c[0] - 0) < 1e-6 && Math.abs(c[1] - 0.25) < 1e-6 && Math.abs(c[3] - 1) < 1e-6);
-  assert.equal(c[4], 0); // |0| has no log: lowest colour
+  assert.equal(c[4], CELL_ZERO); // |0| has no log: a colour of its own, not the ramp's lowest
   const noisy = normaliseRow([1.0, 1.05, 0.98, 1.1], true);
   for (const v of noisy) assert.ok(v < 0.1, `noise ${v} should stay low`);
   const lin = normaliseRow([100, 101, 99], false);
@@ -117,4 +120,25 @@ test("metricKind and colormap", () => {
   assert.deepEqual(colormap(1), [253, 231, 37]);
   assert.deepEqual(colormap(NaN), [68, 1, 84]);
   assert.deepEqual(colormap(7), [253, 231, 37]);
+});
+
+test("an all-zero activation is a degradation: max |x| of 0, or a zero fraction of 1", () => {
+  const healthy = [0.8, 0.9, 1.1, 0.7, 0.9, 0.8];
+  const dying = [0.8, 0.9, 1.1, 0.7, 0, 0];
+  assert.equal(firstDegradation(dying, "magnitude"), null); // no jump, nothing non-finite
+  assert.deepEqual(firstDegradation(dying, "magnitude", JUMP_FACTOR, deadTest("act_max_abs")), { index: 4, reason: "dead" });
+  assert.equal(firstDegradation(healthy, "magnitude", JUMP_FACTOR, deadTest("act_max_abs")), null);
+  assert.deepEqual(firstDegradation([0.5, 0.6, 1, 1], "fraction", JUMP_FACTOR, deadTest("act_zero_frac")), { index: 2, reason: "dead" });
+  assert.equal(deadTest("grad_norm"), null);
+  // A NaN before the layer died stays the first degradation.
+  assert.deepEqual(firstDegradation([1, NaN, 0], "magnitude", JUMP_FACTOR, deadTest("act_max_abs")), { index: 1, reason: "nonfinite" });
+  const order = degradationOrder([{ layer: "a", values: healthy }, { layer: "b", values: dying }], "magnitude", deadTest("act_max_abs"));
+  assert.deepEqual(order.first, [1]);
+});
+
+test("an exact zero on a log scale gets a cell of its own, not the ramp's bottom", () => {
+  const cells = normaliseRow([1, 10, 0, 100], true);
+  assert.equal(cells[2], CELL_ZERO);
+  assert.equal(cells[0], 0);
+  assert.equal(normaliseRow([1, 0, 2], false)[1], 0);
 });

@@ -5,7 +5,9 @@ import { showControls } from "../src/format.ts";
 import { formatHash, parseHash } from "../src/hash.ts";
 import {
   availableLayerMetrics,
+  belowLogFloor,
   chartValues,
+  floorText,
   fmtTick,
   logTicks,
   nearestMarker,
@@ -126,4 +128,13 @@ test("hash: run + incident + session round trip, other keys kept", () => {
 test("showControls spells out bidi overrides in names", () => {
   assert.equal(showControls("live\u202Eevil"), "live<U+202E>evil");
   assert.equal(showControls(null), "");
+});
+
+test("belowLogFloor finds the zeros a log axis would drop; floorText says where they are drawn", () => {
+  assert.deepEqual(belowLogFloor([1, 0, NaN, -0.5, null, 3, 0]), [1, 3, 6]);
+  assert.deepEqual(belowLogFloor([]), []);
+  assert.equal(floorText(0, true), " (drawn at the log axis floor)");
+  assert.equal(floorText(0, false), "");
+  assert.equal(floorText(2, true), "");
+  assert.equal(floorText(NaN, true), "");
 });

@@ -369,6 +369,8 @@ function isBad(s) {
   return s === "origin" || s === "propagated";
 }
 var MAX_CHILDREN = 120;
+var MAX_LABEL = 30;
+var LATE_PHASES = ["backward", "optimizer"];
 var MAX_LOOSE = 12;
 var PHASE_SPLIT = 24;
 function zeroCounts() {
@@ -428,9 +430,9 @@ function buildModel(graph, opts = {}) {
       droppedEdges++;
       continue;
     }
-    const key = a * N + b;
-    if (seenEdge.has(key)) continue;
-    seenEdge.add(key);
+    const key2 = a * N + b;
+    if (seenEdge.has(key2)) continue;
+    seenEdge.add(key2);
     edges.push([a, b]);
   }
   const groups = [];
@@ -439,6 +441,7 @@ function buildModel(graph, opts = {}) {
       id: N + groups.length,
       kind,
       label,
+      display: label,
       parent: parent2,
       depth: parent2 < 0 ? 0 : groups[parent2 - N].depth + 1,
       children: [],
@@ -450,16 +453,6 @@ function buildModel(graph, opts = {}) {
     return g;
   };
   const root = newGroup("root", "", -1);
-  const byLayer = /* @__PURE__ */ new Map();
-  const loose = [];
-  ops.forEach((op, i) => {
-    if (op.layer === null) loose.push(i);
-    else {
-      const list = byLayer.get(op.layer);
-      if (list) list.push(i);
-      else byLayer.set(op.layer, [i]);
-    }
-  });
   const fill = (g, members, tried) => {
     const mixed = g.kind === "layer" && members.length > phaseSplit;
     if (members.length <= maxChildren && !mixed) {
@@ -499,19 +492,19 @@ function buildModel(graph, opts = {}) {
         single.push(i);
         return;
       }
-      const key = s[common];
-      const l = byScope.get(key);
+      const key2 = s[common];
+      const l = byScope.get(key2);
       if (l) l.push(i);
-      else byScope.set(key, [i]);
+      else byScope.set(key2, [i]);
     });
-    for (const [key, list] of byScope) {
+    for (const [key2, list] of byScope) {
       if (list.length === 1) {
         single.push(list[0]);
-        byScope.delete(key);
+        byScope.delete(key2);
       }
     }
     if (byScope.size > 0 && byScope.size + single.length <= maxChildren && byScope.size + single.length < members.length) {
-      for (const [key, list] of byScope) fill(newGroup("scope", key, g.id), list, tried);
+      for (const [key2, list] of byScope) fill(newGroup("scope", key2, g.id), list, tried);
       g.children.push(...single.sort((a, b) => a - b));
       return;
     }
@@ -523,29 +516,62 @@ function buildModel(graph, opts = {}) {
       fill(newGroup("part", label, g.id), list, new Set(tried).add("phase"));
     }
   };
-  for (const [layer, members] of byLayer) fill(newGroup("layer", layer, root.id), members, /* @__PURE__ */ new Set());
-  if (loose.length <= maxLoose) {
-    root.children.push(...loose);
-  } else {
-    const byTop = /* @__PURE__ */ new Map();
-    const single = [];
-    for (const i of loose) {
-      const s = segments(ops[i].name);
-      if (s.length < 2) {
-        single.push(i);
-        continue;
+  const byLayers = (into, members) => {
+    const byLayer = /* @__PURE__ */ new Map();
+    const loose = [];
+    for (const i of members) {
+      const layer = ops[i].layer;
+      if (layer === null) loose.push(i);
+      else {
+        const list = byLayer.get(layer);
+        if (list) list.push(i);
+        else byLayer.set(layer, [i]);
       }
-      const l = byTop.get(s[0]);
-      if (l) l.push(i);
-      else byTop.set(s[0], [i]);
     }
-    for (const [top, list] of byTop) {
-      if (list.length === 1) single.push(list[0]);
-      else fill(newGroup("scope", top, root.id), list, /* @__PURE__ */ new Set());
+    for (const [layer, list] of byLayer) fill(newGroup("layer", layer, into.id), list, /* @__PURE__ */ new Set());
+    groupLoose(into, loose);
+  };
+  const groupLoose = (into, loose) => {
+    if (loose.length <= maxLoose) {
+      into.children.push(...loose);
+    } else {
+      const byTop = /* @__PURE__ */ new Map();
+      const single = [];
+      for (const i of loose) {
+        const s = segments(ops[i].name);
+        if (s.length < 2) {
+          single.push(i);
+          continue;
+        }
+        const l = byTop.get(s[0]);
+        if (l) l.push(i);
+        else byTop.set(s[0], [i]);
+      }
+      for (const [top, list] of byTop) {
+        if (list.length === 1) single.push(list[0]);
+        else fill(newGroup("scope", top, into.id), list, /* @__PURE__ */ new Set());
+      }
+      single.sort((a, b) => a - b);
+      if (single.length <= maxLoose) into.children.push(...single);
+      else fill(newGroup("nolayer", "(no layer)", into.id), single, /* @__PURE__ */ new Set());
     }
-    single.sort((a, b) => a - b);
-    if (single.length <= maxLoose) root.children.push(...single);
-    else fill(newGroup("nolayer", "(no layer)", root.id), single, /* @__PURE__ */ new Set());
+  };
+  const late = new Map(LATE_PHASES.map((p) => [p, []]));
+  const early = [];
+  ops.forEach((op, i) => (late.get(op.phase ?? "") ?? early).push(i));
+  const split = early.length > 0 && [...late.values()].some((l) => l.length > 0);
+  if (!split) {
+    byLayers(root, ops.map((_2, i) => i));
+  } else {
+    byLayers(root, early);
+    for (const [p, list] of late) {
+      if (list.length > 1) byLayers(newGroup("phase", p, root.id), list);
+      else root.children.push(...list);
+    }
+  }
+  for (const g of groups) {
+    const kids = g.children.filter((c) => c >= N).map((c) => groups[c - N]);
+    distinctLabels(kids.map((k) => showControls(k.label) || "(group)")).forEach((d, i) => kids[i].display = d);
   }
   const total = N + groups.length;
   const parent = new Int32Array(total).fill(-1);
@@ -582,9 +608,9 @@ function buildModel(graph, opts = {}) {
     const lca = parent[u];
     let m = buckets2.get(lca);
     if (!m) buckets2.set(lca, m = /* @__PURE__ */ new Map());
-    const key = u * total + v;
-    let e = m.get(key);
-    if (!e) m.set(key, e = { from: u, to: v, count: 0, bad: 0 });
+    const key2 = u * total + v;
+    let e = m.get(key2);
+    if (!e) m.set(key2, e = { from: u, to: v, count: 0, bad: 0 });
     e.count++;
     if (isBad(ops[a].state) && isBad(ops[b].state)) e.bad++;
   }
@@ -601,6 +627,23 @@ function buildModel(graph, opts = {}) {
     truncated: Boolean(graph?.truncated),
     dropped: { nodes: droppedNodes, edges: droppedEdges }
   };
+}
+function elide(s, max2) {
+  return s.length <= max2 ? s : s.slice(0, max2 - 1) + "\u2026";
+}
+function distinctLabels(labels, max2 = MAX_LABEL) {
+  const out = labels.map((s) => {
+    if (s.length <= max2) return s;
+    const cut = s.lastIndexOf("/");
+    const tail = cut > 0 ? s.slice(cut) : "";
+    return tail.length > 1 && tail.length <= max2 - 8 ? s.slice(0, max2 - 1 - tail.length) + "\u2026" + tail : elide(s, max2);
+  });
+  const seen = /* @__PURE__ */ new Map();
+  for (const d of out) seen.set(d, (seen.get(d) ?? 0) + 1);
+  return out.map((d, i) => {
+    const s = labels[i];
+    return (seen.get(d) ?? 0) > 1 && s.length > max2 ? "\u2026" + s.slice(s.length - (max2 - 1)) : d;
+  });
 }
 function groupState(g) {
   if (g.counts.origin > 0) return "origin";
@@ -807,6 +850,133 @@ function offendingOutputFields(outputs) {
   });
 }
 
+// src/analysis.ts
+var isInt = (v) => typeof v === "number" && Number.isInteger(v);
+var str2 = (v) => typeof v === "string" && v !== "" ? v : null;
+function reproducedText(inc) {
+  const r = inc.reproducibility;
+  if (!r || typeof r !== "object" || typeof r.reproduced !== "boolean") return null;
+  let word = "Reproduced";
+  let text2;
+  if (!r.reproduced) {
+    word = "Not reproduced";
+    text2 = "replaying the step from the same state and batch gave finite values.";
+  } else if (r.same_origin === true) text2 = "replaying the step from the same state and batch gave the NaN/Inf again, in the same op.";
+  else if (r.same_origin === false) text2 = "replaying the step gave the NaN/Inf again, but first in another op.";
+  else text2 = "replaying the step from the same state and batch gave the NaN/Inf again.";
+  return { word, text: text2, reproduced: r.reproduced, note: str2(r.note) };
+}
+function firstWarningText(inc) {
+  const n = inc.first_warning_steps_before;
+  if (!isInt(n) || n < 0) return null;
+  return n === 0 ? "The first early warning came at the step of the NaN/Inf itself." : `The first early warning came ${plural(n, "step")} before the NaN/Inf.`;
+}
+function warningLeadText(stepsBefore) {
+  if (!isInt(stepsBefore) || stepsBefore < 0) return "";
+  return stepsBefore === 0 ? " (at the step of the NaN/Inf)" : ` (${plural(stepsBefore, "step")} before the NaN/Inf)`;
+}
+var SHOWN_EXAMPLES = 8;
+function featureText(f) {
+  if (!f || typeof f !== "object") return MISSING;
+  const o = f;
+  const bad = [];
+  if (isInt(o.nan_count) && o.nan_count > 0) bad.push(`${fmtCount(o.nan_count)} NaN`);
+  if (isInt(o.inf_count) && o.inf_count > 0) bad.push(`${fmtCount(o.inf_count)} Inf`);
+  const range = `min ${fmtNumber(o.min)}, max ${fmtNumber(o.max)}`;
+  return `${str2(o.tensor) ?? "?"}: ${range}${bad.length > 0 ? `, ${bad.join(", ")}` : ""}`;
+}
+var cell = (v) => isInt(v) ? fmtCount(v) : MISSING;
+function culpritTable(inc) {
+  const c = inc.culprits;
+  if (!c || typeof c !== "object") return null;
+  const rows = Array.isArray(c.rows) ? c.rows.filter(isInt) : [];
+  const examples = Array.isArray(c.examples) ? c.examples.filter((e) => e && typeof e === "object") : [];
+  const how = c.method === "bisection" ? "found by replaying halves of the batch" : c.method === "origin_rows" ? "the rows where the origin op's NaN/Inf sits" : "found by the recorder";
+  const shown = rows.slice(0, 12).map((r) => fmtCount(r));
+  const which = rows.length === 0 ? "no single row" : `${rows.length === 1 ? "row" : "rows"} ${shown.join(", ")}${rows.length > 12 ? ` and ${fmtCount(rows.length - 12)} more` : ""}`;
+  const incomplete = c.complete === false ? " The search stopped at its time budget: there may be more." : "";
+  return {
+    summary: `Caused by ${which} of the failing batch (${how}).${incomplete}`,
+    rows: examples.slice(0, SHOWN_EXAMPLES).map((e) => [
+      cell(e.row),
+      cell(e.index),
+      cell(e.epoch),
+      cell(e.batch),
+      Array.isArray(e.features) && e.features.length > 0 ? e.features.map(featureText).join("; ") : MISSING
+    ]),
+    more: Math.max(0, examples.length - SHOWN_EXAMPLES),
+    note: str2(c.index_note)
+  };
+}
+var RESULT_WORDS = { finite: "finite", nonfinite: "still NaN/Inf", error: "error", skipped: "skipped" };
+function fixLines(inc) {
+  const fixes = Array.isArray(inc.verified_fixes) ? inc.verified_fixes : [];
+  return fixes.filter((f) => f && typeof f === "object" && str2(f.fix) !== null).map((f) => {
+    const result = typeof f.result === "string" ? f.result : "";
+    const replay = isInt(f.replayed_steps) && f.replayed_steps > 0 && isInt(f.from_step) ? `replayed ${plural(f.replayed_steps, "step")} from step ${fmtCount(f.from_step)}` : "";
+    const note = str2(f.note);
+    return {
+      text: `${f.fix} -> ${RESULT_WORDS[result] ?? (result || "?")}`,
+      ok: result === "finite",
+      bad: result === "nonfinite",
+      detail: [replay, note].filter((x) => x).join("; ")
+    };
+  });
+}
+
+// src/analysis_view.ts
+function renderAnalysis(inc) {
+  const repro = reproducedText(inc);
+  const culprits = culpritTable(inc);
+  const fixes = fixLines(inc);
+  const warning = firstWarningText(inc);
+  if (!repro && !culprits && fixes.length === 0 && !warning) return null;
+  return el(
+    "div",
+    "nt-analysis",
+    el("h3", null, "What the replay found"),
+    repro ? el(
+      "p",
+      "nt-repro",
+      el("strong", repro.reproduced ? "nt-repro-yes" : "nt-repro-no", `${repro.word}:`),
+      " ",
+      repro.text,
+      repro.note ? el("span", "nt-muted", ` ${repro.note}`) : null
+    ) : null,
+    warning ? el("p", "nt-first-warning", warning) : null,
+    culprits ? [
+      el("h4", null, "Culprit rows"),
+      el("p", "nt-culprit-summary", culprits.summary),
+      culprits.rows.length > 0 ? el(
+        "div",
+        "nt-table-wrap",
+        el(
+          "table",
+          "nt-stats nt-culprits",
+          el("thead", null, el("tr", null, ["row", "index in x", "epoch", "batch", "features"].map((h) => el("th", null, h)))),
+          el(
+            "tbody",
+            null,
+            culprits.rows.map((r) => el("tr", "nt-culprit", r.map((c, i) => el("td", i < 4 ? "nt-num" : "nt-culprit-features", c))))
+          )
+        )
+      ) : null,
+      culprits.more > 0 ? el("p", "nt-muted", `\u2026 and ${plural(culprits.more, "more example")} in nantrace report --json.`) : null,
+      culprits.note ? el("p", "nt-muted nt-index-note", culprits.note) : null
+    ] : null,
+    fixes.length > 0 ? [
+      el("h4", null, "Fixes tried (replayed)"),
+      el(
+        "ul",
+        "nt-list nt-verified-fixes",
+        fixes.map(
+          (f) => el("li", null, el("code", f.ok ? "nt-fix-ok" : f.bad ? "nt-fix-bad" : "nt-muted", f.text), f.detail ? el("span", "nt-muted", ` (${f.detail})`) : null)
+        )
+      )
+    ] : null
+  );
+}
+
 // src/warnings.ts
 function warningsBefore(inc, warnings) {
   if (!Array.isArray(warnings)) return [];
@@ -1002,7 +1172,8 @@ function warningLine(w) {
     w.layer ? [" \xB7 layer ", el("code", null, showControls(w.layer))] : null,
     w.metric ? [" \xB7 ", el("code", null, w.metric)] : null,
     ": ",
-    el("span", "nt-warning-message", w.message || w.code || "")
+    el("span", "nt-warning-message", w.message || w.code || ""),
+    warningLeadText(w.steps_before_incident) ? el("span", "nt-muted nt-warning-lead", warningLeadText(w.steps_before_incident)) : null
   );
 }
 var SHOWN_PER_CODE = 3;
@@ -1099,6 +1270,7 @@ function renderIncidentBody(inc, warnings = null) {
     inputs.length > 0 ? renderStatsTable(inputs, offendingInputFields(inc.op?.type, inputs)) : el("p", "nt-muted", "No input statistics were recorded."),
     outputs.length > 0 ? [el("h3", null, "Outputs"), renderStatsTable(outputs, offendingOutputFields(outputs))] : null,
     renderDiagnosis(inc, warnings),
+    renderAnalysis(inc),
     renderStack(inc.stack)
   );
 }
@@ -1130,11 +1302,11 @@ function renderIncidentSummaryLine(inc) {
 function renderLaterIncidents(incidents, capped, warnings = null, onSelect = null, selectedKey = null) {
   const list = el("div", "nt-later-list");
   for (const inc of incidents) {
-    const key = `${inc.session ?? ""}:${inc.index}`;
+    const key2 = `${inc.session ?? ""}:${inc.index}`;
     const details = el(
       "details",
-      key === selectedKey ? "nt-later nt-later-selected" : "nt-later",
-      el("summary", "nt-later-summary", renderIncidentSummaryLine(inc), key === selectedKey ? el("span", "nt-badge nt-badge-sel", "selected") : null)
+      key2 === selectedKey ? "nt-later nt-later-selected" : "nt-later",
+      el("summary", "nt-later-summary", renderIncidentSummaryLine(inc), key2 === selectedKey ? el("span", "nt-badge nt-badge-sel", "selected") : null)
     );
     let rendered = false;
     details.addEventListener("toggle", () => {
@@ -1144,7 +1316,7 @@ function renderLaterIncidents(incidents, capped, warnings = null, onSelect = nul
           el(
             "div",
             "nt-later-body",
-            onSelect && key !== selectedKey ? button("nt-btn-small", "Select: show it above, in the timeline and the graph", () => onSelect(inc)) : null,
+            onSelect && key2 !== selectedKey ? button("nt-btn-small", "Select: show it above, in the timeline and the graph", () => onSelect(inc)) : null,
             renderHeadline(inc, false),
             renderIncidentBody(inc, warnings)
           )
@@ -1287,7 +1459,7 @@ function compactStats(stats, marks) {
     "nt-cstats",
     stats.map((s, i) => {
       const m = marks[i] ?? /* @__PURE__ */ new Set();
-      const cell = (f, label, v) => [
+      const cell2 = (f, label, v) => [
         el("dt", null, label),
         el("dd", m.has(f) ? "nt-num nt-bad" : "nt-num", v)
       ];
@@ -1299,11 +1471,11 @@ function compactStats(stats, marks) {
         el(
           "dl",
           "nt-cstat-grid",
-          cell("min", "min", fmtNumber(s.min)),
-          cell("max", "max", fmtNumber(s.max)),
-          cell("nan", "NaN", fmtCount(s.nan)),
-          cell("inf", "Inf", fmtCount(s.inf)),
-          cell("zeros", "zeros", fmtCount(s.zeros))
+          cell2("min", "min", fmtNumber(s.min)),
+          cell2("max", "max", fmtNumber(s.max)),
+          cell2("nan", "NaN", fmtCount(s.nan)),
+          cell2("inf", "Inf", fmtCount(s.inf)),
+          cell2("zeros", "zeros", fmtCount(s.zeros))
         )
       );
     })
@@ -3211,7 +3383,6 @@ var GROUP_H = 44;
 var PAD = 12;
 var HEADER = 24;
 var CHAR_W = 6.6;
-var MAX_LABEL = 30;
 function truncate(s, max2 = MAX_LABEL) {
   return s.length <= max2 ? s : s.slice(0, max2 - 1) + "\u2026";
 }
@@ -3220,10 +3391,12 @@ function itemLabel(m, item) {
     const g = group(m, item);
     const bad = g.counts.origin + g.counts.propagated;
     const ops = `${g.size.toLocaleString("en-US")} op${g.size === 1 ? "" : "s"}`;
-    return [truncate(showControls(g.label) || "(group)"), bad > 0 ? `${ops} \xB7 ${bad.toLocaleString("en-US")} non-finite` : ops];
+    return [g.display, bad > 0 ? `${ops} \xB7 ${bad.toLocaleString("en-US")} non-finite` : ops];
   }
   const op = m.ops[item];
-  return [truncate(showControls(op.type)), truncate(showControls(shortName(op.name)))];
+  const segs = op.name.split("/").filter((x) => x !== "");
+  const short = segs.length > 1 && segs[segs.length - 1] === op.type ? segs.slice(-2).join("/") : shortName(op.name);
+  return [truncate(showControls(op.type)), truncate(showControls(short))];
 }
 function textWidth(lines, bold) {
   return Math.max(lines[0].length * (CHAR_W + bold), lines[1].length * CHAR_W);
@@ -3663,7 +3836,7 @@ var MIN_READABLE_SCALE = 0.55;
 function now2() {
   return performance.now();
 }
-function renderGraphSection(inc, states, key) {
+function renderGraphSection(inc, states, key2) {
   const body = el("div", "nt-graph-body");
   const sec = section("nt-graph", "Graph of the failing step", body);
   if (!inc) {
@@ -3686,7 +3859,7 @@ function renderGraphSection(inc, states, key) {
     () => setTimeout(() => {
       if (!sec.isConnected) return;
       try {
-        const view = new GraphView(inc, states, key, now2());
+        const view = new GraphView(inc, states, key2, now2());
         replaceChildren(body, view.element);
         view.firstDraw();
       } catch (e) {
@@ -3697,7 +3870,7 @@ function renderGraphSection(inc, states, key) {
   return sec;
 }
 var GraphView = class {
-  constructor(inc, states, key, t0) {
+  constructor(inc, states, key2, t0) {
     this.t0 = t0;
     this.itemOf = /* @__PURE__ */ new WeakMap();
     this.boxes = /* @__PURE__ */ new Map();
@@ -3712,10 +3885,10 @@ var GraphView = class {
     this.model = buildModel(inc.graph);
     this.expansion = new Expansion(this.model);
     this.cache = new LayoutCache(this.model, this.expansion);
-    let state = states.get(key);
+    let state = states.get(key2);
     if (!state) {
       state = { expanded: [], selected: null, view: null };
-      states.set(key, state);
+      states.set(key2, state);
     }
     this.state = state;
     this.expansion.restore(state.expanded);
@@ -4160,6 +4333,7 @@ var CELL_NAN = -1;
 var CELL_POSINF = -2;
 var CELL_NEGINF = -3;
 var CELL_MISSING = -4;
+var CELL_ZERO = -5;
 var MIN_LOG_SPAN = 1;
 var MIN_REL_SPAN = 0.25;
 function normaliseRow(values, log) {
@@ -4184,6 +4358,7 @@ function normaliseRow(values, log) {
     else if (Number.isNaN(v)) out[i] = CELL_NAN;
     else if (v === Infinity) out[i] = CELL_POSINF;
     else if (v === -Infinity) out[i] = CELL_NEGINF;
+    else if (log && v === 0) out[i] = CELL_ZERO;
     else {
       const x = t(v);
       out[i] = x === null || !(span > 0) ? 0 : Math.min(1, Math.max(0, (x - lo) / span));
@@ -4192,18 +4367,27 @@ function normaliseRow(values, log) {
   return out;
 }
 var JUMP_FACTOR = 10;
+function deadTest(metric) {
+  if (metric === "act_max_abs") return (v) => v === 0;
+  if (metric === "act_zero_frac") return (v) => v >= 1;
+  return null;
+}
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
-function firstDegradation(values, kind, factor = JUMP_FACTOR) {
+function firstDegradation(values, kind, factor = JUMP_FACTOR, dead = null) {
   let found = null;
   const consider = (index, reason) => {
     if (found === null || index < found.index) found = { index, reason };
   };
   const nf = values.findIndex((v) => isNonFinite(v));
   if (nf >= 0) consider(nf, "nonfinite");
+  if (dead) {
+    const d = values.findIndex((v) => v !== null && Number.isFinite(v) && dead(v));
+    if (d >= 0) consider(d, "dead");
+  }
   if (kind === "count") {
     const c = values.findIndex((v) => v !== null && Number.isFinite(v) && v > 0);
     if (c >= 0) consider(c, "count");
@@ -4224,8 +4408,8 @@ function firstDegradation(values, kind, factor = JUMP_FACTOR) {
   }
   return found;
 }
-function degradationOrder(rows, kind) {
-  const each = rows.map((r, row) => ({ row, degradation: firstDegradation(r.values, kind) }));
+function degradationOrder(rows, kind, dead = null) {
+  const each = rows.map((r, row) => ({ row, degradation: firstDegradation(r.values, kind, JUMP_FACTOR, dead) }));
   let best = Infinity;
   for (const e of each) if (e.degradation && e.degradation.index < best) best = e.degradation.index;
   const first = best === Infinity ? [] : each.filter((e) => e.degradation?.index === best).map((e) => e.row);
@@ -4259,6 +4443,7 @@ function colormap(t) {
 }
 var NAN_RGB = [255, 23, 68];
 var INF_RGB = [255, 64, 255];
+var ZERO_RGB = [0, 0, 0];
 
 // src/theme.ts
 var THEME_EVENT = "nantrace-theme";
@@ -4450,6 +4635,16 @@ function logTicks(splits, max2 = 6) {
   const shown = new Set(keep.filter((_2, i) => i % every === 0));
   return splits.map((v) => shown.has(v) ? v : null);
 }
+function belowLogFloor(values) {
+  const out = [];
+  values.forEach((v, i) => {
+    if (v !== null && Number.isFinite(v) && v <= 0) out.push(i);
+  });
+  return out;
+}
+function floorText(v, log) {
+  return log && v !== null && v !== void 0 && Number.isFinite(v) && v <= 0 ? " (drawn at the log axis floor)" : "";
+}
 
 // src/heatstrip.ts
 var LABEL_MAX_W = 170;
@@ -4476,7 +4671,8 @@ var HeatStrip = class {
         el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-nan"), "NaN"),
         el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-inf"), "\xB1Inf"),
         el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-missing"), "not recorded"),
-        el("span", "nt-legend-item", "\u25BC first degraded (non-finite, or \xD710 its early level)")
+        el("span", "nt-legend-item", el("span", "nt-swatch nt-swatch-zero"), "exactly 0 (log scale)"),
+        el("span", "nt-legend-item", "\u25BC first degraded (non-finite, all activations zero, or \xD710 its early level)")
       ),
       this.status
     );
@@ -4502,7 +4698,7 @@ var HeatStrip = class {
     const ctx = this.canvas.getContext("2d");
     if (!input || !ctx) return;
     const { rows, steps } = input;
-    const { each, first } = degradationOrder(rows, input.kind);
+    const { each, first } = degradationOrder(rows, input.kind, deadTest(input.metric));
     this.renderSummary(input, each, first);
     const width = Math.max(320, this.canvas.parentElement?.clientWidth || 800);
     this.lastWidth = this.canvas.parentElement?.clientWidth ?? 0;
@@ -4549,6 +4745,7 @@ var HeatStrip = class {
         if (v === CELL_NAN) rgb = NAN_RGB;
         else if (v === CELL_POSINF || v === CELL_NEGINF) rgb = INF_RGB;
         else if (v === CELL_MISSING) rgb = null;
+        else if (v === CELL_ZERO) rgb = ZERO_RGB;
         else rgb = colormap(v);
         ctx.fillStyle = rgb ? `rgb(${rgb[0]},${rgb[1]},${rgb[2]})` : missing;
         ctx.fillRect(x0 + i * cellW, top, cellW + 0.5, rowH - (rowH > 8 ? 1 : 0));
@@ -4602,7 +4799,7 @@ var HeatStrip = class {
     }
     const d = each[first[0]].degradation;
     const step = input.steps[d.index];
-    const why = d.reason === "nonfinite" ? "became non-finite" : d.reason === "count" ? "had non-finite values" : "jumped \xD710 over its early level";
+    const why = d.reason === "nonfinite" ? "became non-finite" : d.reason === "count" ? "had non-finite values" : d.reason === "dead" ? "went all zero (a dead layer: every activation 0)" : "jumped \xD710 over its early level";
     s.append(
       "First to degrade (",
       m,
@@ -4995,15 +5192,15 @@ var retTrue = (_2) => true;
 var retEq = (a, b) => a == b;
 var regex6 = /\.\d*?(?=9{6,}|0{6,})/gm;
 var fixFloat = (val) => {
-  if (isInt(val) || fixedDec.has(val))
+  if (isInt2(val) || fixedDec.has(val))
     return val;
-  const str2 = `${val}`;
-  const match = str2.match(regex6);
+  const str3 = `${val}`;
+  const match = str3.match(regex6);
   if (match == null)
     return val;
   let len = match[0].length - 1;
-  if (str2.indexOf("e-") != -1) {
-    let [num3, exp] = str2.split("e");
+  if (str3.indexOf("e-") != -1) {
+    let [num3, exp] = str3.split("e");
     return +`${fixFloat(num3)}e${exp}`;
   }
   return roundDec(val, len);
@@ -5018,7 +5215,7 @@ function incrRoundDn(num3, incr) {
   return fixFloat(floor(fixFloat(num3 / incr)) * incr);
 }
 function roundDec(val, dec = 0) {
-  if (isInt(val))
+  if (isInt2(val))
     return val;
   let p = 10 ** dec;
   let n = val * p * (1 + Number.EPSILON);
@@ -5048,7 +5245,7 @@ var EMPTY_OBJ = {};
 var EMPTY_ARR = [];
 var nullNullTuple = [null, null];
 var isArr = Array.isArray;
-var isInt = Number.isInteger;
+var isInt2 = Number.isInteger;
 var isUndef = (v) => v === void 0;
 function isStr(v) {
   return typeof v == "string";
@@ -5092,12 +5289,12 @@ function assign(targ) {
   let args = arguments;
   for (let i = 1; i < args.length; i++) {
     let src = args[i];
-    for (let key in src) {
-      if (key != __proto__) {
-        if (isObj(targ[key]))
-          assign(targ[key], copy(src[key]));
+    for (let key2 in src) {
+      if (key2 != __proto__) {
+        if (isObj(targ[key2]))
+          assign(targ[key2], copy(src[key2]));
         else
-          targ[key] = copy(src[key]);
+          targ[key2] = copy(src[key2]);
       }
     }
   }
@@ -5247,8 +5444,8 @@ var days = [
   "Friday",
   "Saturday"
 ];
-function slice3(str2) {
-  return str2.slice(0, 3);
+function slice3(str3) {
+  return str3.slice(0, 3);
 }
 var days3 = days.map(slice3);
 var months3 = months.map(slice3);
@@ -5883,11 +6080,11 @@ var yScaleOpts = assign({}, xScaleOpts, {
   ori: 1
 });
 var syncs = {};
-function _sync(key, opts) {
-  let s = syncs[key];
+function _sync(key2, opts) {
+  let s = syncs[key2];
   if (!s) {
     s = {
-      key,
+      key: key2,
       plots: [],
       sub(plot) {
         s.plots.push(plot);
@@ -5900,8 +6097,8 @@ function _sync(key, opts) {
           s.plots[j] != self && s.plots[j].pub(type, self, x, y, w, h, i);
       }
     };
-    if (key != null)
-      syncs[key] = s;
+    if (key2 != null)
+      syncs[key2] = s;
   }
   return s;
 }
@@ -6760,7 +6957,7 @@ function uPlot(opts, data, then) {
     axes: drawAxesGrid,
     series: drawSeries
   };
-  const drawOrder = (opts.drawOrder || ["axes", "series"]).map((key2) => drawOrderMap[key2]);
+  const drawOrder = (opts.drawOrder || ["axes", "series"]).map((key3) => drawOrderMap[key3]);
   function initValToPct(sc) {
     const getVal = sc.distr == 3 ? (val) => log10(val > 0 ? val : sc.clamp(self, val, sc.min, sc.max, sc.key)) : sc.distr == 4 ? (val) => asinh(val, sc.asinh) : sc.distr == 100 ? (val) => sc.fwd(val) : (val) => val;
     return (val) => {
@@ -6887,8 +7084,8 @@ function uPlot(opts, data, then) {
       legendHead = placeTag("thead", null, legendTable, legendBody);
       let head = placeTag("tr", null, legendHead);
       placeTag("th", null, head);
-      for (var key in legendCols)
-        placeTag("th", LEGEND_LABEL, head).textContent = key;
+      for (var key2 in legendCols)
+        placeTag("th", LEGEND_LABEL, head).textContent = key2;
     } else {
       addClass(legendTable, LEGEND_INLINE);
       legend.live && addClass(legendTable, LEGEND_LIVE);
@@ -6944,7 +7141,7 @@ function uPlot(opts, data, then) {
         }, false);
       }
     }
-    for (var key2 in legendCols) {
+    for (var key3 in legendCols) {
       let v = placeTag("td", LEGEND_VALUE, row);
       v.textContent = "--";
       cells.push(v);
@@ -8101,11 +8298,11 @@ function uPlot(opts, data, then) {
     else
       commit();
   };
-  function setScale(key2, opts2) {
-    let sc = scales[key2];
+  function setScale(key3, opts2) {
+    let sc = scales[key3];
     if (sc.from == null) {
       if (dataLen == 0) {
-        let minMax = sc.range(self, opts2.min, opts2.max, key2);
+        let minMax = sc.range(self, opts2.min, opts2.max, key3);
         opts2.min = minMax[0];
         opts2.max = minMax[1];
       }
@@ -8116,7 +8313,7 @@ function uPlot(opts, data, then) {
       }
       if (dataLen > 1 && opts2.min != null && opts2.max != null && opts2.max - opts2.min < 1e-16)
         return;
-      if (key2 == xScaleKey) {
+      if (key3 == xScaleKey) {
         if (sc.distr == 2 && dataLen > 0) {
           opts2.min = closestIdx(opts2.min, data[0]);
           opts2.max = closestIdx(opts2.max, data[0]);
@@ -8124,7 +8321,7 @@ function uPlot(opts, data, then) {
             opts2.max++;
         }
       }
-      pendScales[key2] = opts2;
+      pendScales[key3] = opts2;
       shouldSetScales = true;
       commit();
     }
@@ -8193,8 +8390,8 @@ function uPlot(opts, data, then) {
       }
     }
   }
-  function _setScale(key2, min2, max2) {
-    setScale(key2, { min: min2, max: max2 });
+  function _setScale(key3, min2, max2) {
+    setScale(key3, { min: min2, max: max2 });
   }
   function setSeries(i, opts2, _fire, _pub) {
     if (opts2.focus != null)
@@ -8955,7 +9152,6 @@ uPlot.sync = _sync;
 var CHART_H = 190;
 var PALETTE = 10;
 var HIT_PX = 6;
-var LOSS_LOG = false;
 function makeChart(holder, spec) {
   const colors = {
     fg: cssVar("--nt-muted", "#6b6b6b"),
@@ -8966,8 +9162,8 @@ function makeChart(holder, spec) {
   };
   const { steps, lines } = spec;
   const n = steps.length;
-  const global = spec.which === "global";
   const ranges = nonFiniteRanges(lines.map((l) => l.values), n);
+  const floor2 = spec.log ? lines.map((l) => belowLogFloor(l.values.slice(0, n))) : [];
   let down = null;
   let focused = -1;
   const opts = {
@@ -8979,9 +9175,9 @@ function makeChart(holder, spec) {
     series: [
       { label: "step" },
       ...lines.map((l, i) => ({
-        label: global ? metricLabel(l.metric) : showControls(l.layer),
-        scale: global ? l.metric === "loss" && i === 0 ? "loss" : "gn" : "y",
-        stroke: colors.series[i % PALETTE],
+        label: spec.which === "metric" ? metricLabel(l.metric) : showControls(l.layer),
+        scale: "y",
+        stroke: colors.series[(i + (spec.colorOffset ?? 0)) % PALETTE],
         width: 1.5,
         spanGaps: false,
         points: { show: n <= 64 }
@@ -8994,7 +9190,7 @@ function makeChart(holder, spec) {
       focus: { prox: 24 }
     },
     hooks: {
-      draw: [(u) => drawMarks(u, spec, ranges, colors)],
+      draw: [(u) => drawMarks(u, spec, ranges, floor2, colors)],
       setCursor: [(u) => showHover(u, spec, focused)],
       setSeries: [
         (_u, idx, o) => {
@@ -9003,8 +9199,8 @@ function makeChart(holder, spec) {
         }
       ],
       setScale: [
-        (u, key) => {
-          if (key !== "x") return;
+        (u, key2) => {
+          if (key2 !== "x") return;
           const { min: min2, max: max2 } = u.scales.x ?? {};
           if (min2 === void 0 || max2 === void 0) return;
           spec.onZoom(u, min2, max2);
@@ -9025,55 +9221,37 @@ function makeChart(holder, spec) {
   };
   return new uPlot(opts, chartData(spec), holder);
 }
-function chartData({ steps, lines, which, log }) {
+function chartData({ steps, lines, log }) {
   const n = steps.length;
-  return [
-    steps,
-    ...lines.map((l, i) => {
-      const isLog = which === "global" ? i === 0 && l.metric === "loss" ? LOSS_LOG : log : log;
-      return chartValues(l.values.slice(0, n), isLog);
-    })
-  ];
+  return [steps, ...lines.map((l) => chartValues(l.values.slice(0, n), log))];
 }
-function chartScales({ steps, range, which, log }) {
+function chartScales({ steps, range, log }) {
   const d0 = steps[0] ?? 0;
   const d1 = steps[steps.length - 1] ?? 0;
   const xr = (_u, min2, max2) => range && min2 <= d0 && max2 >= d1 ? [Math.min(min2, range[0]), Math.max(max2, range[1])] : [min2, max2];
-  const scales = { x: { time: false, range: xr } };
-  if (which === "global") {
-    scales.loss = { distr: LOSS_LOG ? 3 : 1 };
-    scales.gn = { distr: log ? 3 : 1 };
-  } else {
-    scales.y = { distr: log ? 3 : 1 };
-  }
-  return scales;
+  return { x: { time: false, range: xr }, y: { distr: log ? 3 : 1 } };
 }
-function chartAxes({ lines, which, log }, colors) {
-  const axisBase = { stroke: colors.fg, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid, width: 1 }, font: "11px Roboto, system-ui, sans-serif" };
-  const axes = [{ ...axisBase, values: (_u, ticks2) => ticks2.map(fmtStepTick) }];
-  const yAxis = (scale, isLog, extra = {}, showGrid = true) => {
-    const filter = isLog ? { filter: (_u, splits) => logTicks(splits) } : {};
-    return {
+function chartAxes({ log, axisLabel }, colors) {
+  const font2 = "11px Roboto, system-ui, sans-serif";
+  const axisBase = { stroke: colors.fg, grid: { stroke: colors.grid, width: 1 }, ticks: { stroke: colors.grid, width: 1 }, font: font2 };
+  const filter = log ? { filter: (_u, splits) => logTicks(splits) } : {};
+  return [
+    { ...axisBase, values: (_u, ticks2) => ticks2.map(fmtStepTick) },
+    {
       ...axisBase,
-      scale,
+      scale: "y",
       size: 56,
+      label: log ? `${axisLabel} (log)` : axisLabel,
+      labelFont: font2,
+      labelSize: 18,
       values: (_u, ticks2) => ticks2.map((t) => t === null ? "" : fmtTick(t)),
       ...filter,
-      grid: { ...axisBase.grid, show: showGrid, ...filter },
-      ticks: { ...axisBase.ticks, ...filter },
-      ...extra
-    };
-  };
-  if (which === "global") {
-    const hasLoss = lines.some((l) => l.metric === "loss");
-    if (hasLoss) axes.push(yAxis("loss", LOSS_LOG));
-    if (lines.some((l) => l.metric === "grad_norm")) axes.push(yAxis("gn", log, { side: hasLoss ? 1 : 3 }, !hasLoss));
-  } else {
-    axes.push(yAxis("y", log));
-  }
-  return axes;
+      grid: { ...axisBase.grid, ...filter },
+      ticks: { ...axisBase.ticks, ...filter }
+    }
+  ];
 }
-function drawMarks(u, spec, ranges, colors) {
+function drawMarks(u, spec, ranges, floor2, colors) {
   const { steps, markers } = spec;
   const ctx = u.ctx;
   const { top, height } = u.bbox;
@@ -9111,9 +9289,24 @@ function drawMarks(u, spec, ranges, colors) {
     }
     ctx.fill();
   }
+  const bottom = top + height;
+  const tri = 5 * dpr;
+  floor2.forEach((cols, i) => {
+    ctx.fillStyle = colors.series[(i + (spec.colorOffset ?? 0)) % PALETTE];
+    for (const c of cols) {
+      const x = u.valToPos(steps[c], "x", true);
+      ctx.beginPath();
+      ctx.moveTo(x, bottom);
+      ctx.lineTo(x - tri, bottom - 1.6 * tri);
+      ctx.lineTo(x + tri, bottom - 1.6 * tri);
+      ctx.closePath();
+      ctx.fill();
+    }
+  });
   ctx.restore();
 }
-function showHover(u, { status, steps, lines, markers, which }, focused) {
+function showHover(u, spec, focused) {
+  const { status, steps, markers } = spec;
   const idx = u.cursor.idx;
   const left = u.cursor.left ?? -1;
   if (idx === null || idx === void 0 || left < 0) {
@@ -9133,21 +9326,28 @@ function showHover(u, { status, steps, lines, markers, which }, focused) {
   } else if (hit?.kind === "warning") {
     const w = hit.warning;
     parts.push(el("strong", "nt-warn-text", `\u25B2 ${w.code}`), ` at step ${fmtCount(w.step)}: ${w.message}`);
-  } else {
-    const step = steps[idx];
-    parts.push(`step ${step !== void 0 ? fmtCount(step) : "?"}: `);
-    if (which === "global") {
-      parts.push(lines.map((l) => `${metricLabel(l.metric)} ${fmtV(l.values[idx])}`).join(" \xB7 "));
-    } else {
-      const top = argmaxAt(lines, idx);
-      const bad = nonFiniteAt(lines, idx);
-      if (focused >= 0) parts.push(`${showControls(lines[focused].layer)} ${fmtV(lines[focused].values[idx])}`);
-      else if (top >= 0) parts.push(`largest: ${showControls(lines[top].layer)} ${fmtV(lines[top].values[idx])}`);
-      if (bad.length > 0)
-        parts.push(" \xB7 ", el("span", "nt-bad-text", `non-finite in ${bad.slice(0, 4).map((k) => showControls(lines[k].layer)).join(", ")}${bad.length > 4 ? ` +${bad.length - 4}` : ""}`));
-    }
+  }
+  const step = steps[idx];
+  if (!hit || hit.step === step) {
+    parts.push(hit ? " \xB7 " : "", `step ${step !== void 0 ? fmtCount(step) : "?"}: `, ...valuesAt(spec, idx, focused));
   }
   replaceChildren(status, parts);
+}
+function valuesAt({ lines, which, log }, idx, focused) {
+  if (which === "metric") {
+    return [lines.map((l) => `${metricLabel(l.metric)} ${fmtV(l.values[idx])}${floorText(l.values[idx], log)}`).join(" \xB7 ")];
+  }
+  const parts = [];
+  const top = argmaxAt(lines, idx);
+  const bad = nonFiniteAt(lines, idx);
+  const zero = log ? lines.map((l, k) => floorText(l.values[idx], true) ? k : -1).filter((k) => k >= 0) : [];
+  if (focused >= 0) parts.push(`${showControls(lines[focused].layer)} ${fmtV(lines[focused].values[idx])}${floorText(lines[focused].values[idx], log)}`);
+  else if (top >= 0) parts.push(`largest: ${showControls(lines[top].layer)} ${fmtV(lines[top].values[idx])}`);
+  if (focused < 0 && zero.length > 0)
+    parts.push(`${top >= 0 ? " \xB7 " : ""}${zero.slice(0, 4).map((k) => `${showControls(lines[k].layer)} ${fmtV(lines[k].values[idx])}`).join(", ")}${zero.length > 4 ? ` +${zero.length - 4}` : ""} (drawn at the log axis floor)`);
+  if (bad.length > 0)
+    parts.push(" \xB7 ", el("span", "nt-bad-text", `non-finite in ${bad.slice(0, 4).map((k) => showControls(lines[k].layer)).join(", ")}${bad.length > 4 ? ` +${bad.length - 4}` : ""}`));
+  return parts;
 }
 function jsonOf(v) {
   if (v === null) return null;
@@ -9173,6 +9373,8 @@ function newTimelineState() {
 function incidentKey(inc) {
   return `${inc.session ?? ""}:${inc.index}`;
 }
+var END_WINDOW = -1;
+var END_KEY = `:${END_WINDOW}`;
 var MAX_POINTS = 500;
 var LEGEND_FOLD = 24;
 var Timeline = class {
@@ -9248,10 +9450,11 @@ var Timeline = class {
     }
     jobs.push(this.loadLayerMetric(this.state.metric, gen));
     const inc = this.selected;
-    if (inc && !this.windows.has(incidentKey(inc))) {
+    const key2 = inc ? incidentKey(inc) : END_KEY;
+    if (!this.windows.has(key2)) {
       jobs.push(
-        fetchWindow(this.run, inc.index, inc.session).then((w) => {
-          this.windows.set(incidentKey(inc), w);
+        fetchWindow(this.run, inc ? inc.index : END_WINDOW, inc?.session).then((w) => {
+          this.windows.set(key2, w);
         })
       );
     }
@@ -9270,8 +9473,9 @@ var Timeline = class {
     const t = await fetchTimeline(this.run, { metrics: [metric], stats: ["max"], maxPoints: MAX_POINTS });
     if (gen === this.gen) this.overviewLayer.set(metric, t);
   }
+  /** The selected incident's window, or without one the end-of-run window. */
   currentWindow() {
-    return this.selected ? this.windows.get(incidentKey(this.selected)) ?? null : null;
+    return this.windows.get(this.selected ? incidentKey(this.selected) : END_KEY) ?? null;
   }
   /** The mode shown: the user's, else the window when it covers every overview point. */
   mode() {
@@ -9312,13 +9516,13 @@ var Timeline = class {
       this.renderNoTimeline();
       return;
     }
-    const log = this.state.log ?? prefersLog(this.state.metric);
+    const log = this.log();
     this.renderControls(mode, win2, data, log);
     const inc = this.selected;
     const allMarkers = this.markers(null);
     const range = xRange(data.steps, mode === "window" ? inc ? [inc.step] : [] : allMarkers.map((m) => m.step));
     const markers = mode === "window" ? this.markers(range) : allMarkers;
-    this.renderGlobalChart(data, range, markers);
+    this.renderGlobalCharts(data, range, markers, log);
     this.renderLayerChart(data, range, markers, log);
     this.renderMarkerList(markers);
     if (keepZoom) {
@@ -9367,17 +9571,21 @@ var Timeline = class {
       el("p", "nt-muted nt-range", this.rangeText(mode, data.steps, win2))
     );
   }
-  /** "All steps" / "Before incident #i": the second needs the incident's window. */
+  /** One log-scale choice for every chart (and the heat strip). */
+  log() {
+    return this.state.log ?? prefersLog(this.state.metric);
+  }
+  /** "All steps" / "Before incident #i" (or "Last steps"): the second needs its window. */
   modeBar(mode, win2) {
     const inc = this.selected;
     const before = button(
       mode === "window" ? "nt-seg-on" : null,
-      inc ? `Before incident #${inc.index} (every step)` : "Before an incident (every step)",
+      inc ? `Before incident #${inc.index} (every step)` : "Last steps (every step)",
       () => this.setMode("window")
     );
     if (!win2) {
       before.disabled = true;
-      before.title = inc ? "No full-resolution window was recorded for this incident." : "Select an incident first.";
+      before.title = inc ? "No full-resolution window was recorded for this incident." : "No end-of-run window was recorded (an older recorder, or a run still training).";
     }
     return el("div", "nt-seg", button(mode === "overview" ? "nt-seg-on" : null, "All steps", () => this.setMode("overview")), before);
   }
@@ -9408,16 +9616,19 @@ var Timeline = class {
     });
     return box;
   }
-  /** Chart 1: loss and gradient norm (nothing when neither was recorded). */
-  renderGlobalChart(data, range, markers) {
-    const loss = findLine(data.lines, "loss", null);
-    const gn2 = findLine(data.lines, "grad_norm", null);
-    const lines = [loss, gn2].filter((l) => l !== null);
+  /** Charts 1 and 2: the loss and the gradient norm, each on its own labelled axis (nothing when neither was recorded). */
+  renderGlobalCharts(data, range, markers, log) {
+    const lines = ["loss", "grad_norm"].map((m) => findLine(data.lines, m, null)).filter((l) => l !== null);
     if (lines.length === 0 || data.steps.length === 0) return;
-    const holder = el("div", "nt-chart");
-    const status = el("div", "nt-chart-status nt-muted", "\xA0");
-    this.body.append(el("h3", null, "Loss and gradient norm"), this.seriesLegend(lines.map((l) => metricLabel(l.metric))), holder, status);
-    this.charts.push(this.chart(holder, { which: "global", steps: data.steps, lines, range, markers, log: this.state.log ?? true, status }));
+    this.body.append(el("h3", null, "Loss and gradient norm"));
+    lines.forEach((line, i) => {
+      const holder = el("div", "nt-chart");
+      const status = el("div", "nt-chart-status nt-muted", "\xA0");
+      const label = metricLabel(line.metric);
+      const caption = el("p", "nt-chart-caption", el("span", `nt-swatch nt-c${i % PALETTE}`), `${label[0].toUpperCase()}${label.slice(1)}`, el("span", "nt-muted", ` \xB7 y: ${label}${log ? ", log scale" : ""} \xB7 x: step`));
+      append(this.body, caption, holder, this.zeroNote([line], data.steps, log), status);
+      this.charts.push(this.chart(holder, { which: "metric", axisLabel: label, colorOffset: i, steps: data.steps, lines: [line], range, markers, log, status }));
+    });
   }
   /** Chart 2: the selected metric, one line per layer; hovering a legend chip highlights its line. */
   renderLayerChart(data, range, markers, log) {
@@ -9430,8 +9641,9 @@ var Timeline = class {
     const holder = el("div", "nt-chart");
     const status = el("div", "nt-chart-status nt-muted", "\xA0");
     const legend = this.seriesLegend(data.layerLines.map((l) => showControls(l.layer)));
-    this.body.append(legend, holder, status);
-    const chart = this.chart(holder, { which: "layers", steps: data.layerSteps, lines: data.layerLines, range, markers, log, status });
+    const caption = el("p", "nt-chart-caption nt-muted", `y: ${metricLabel(m)} of each layer${log ? ", log scale" : ""} \xB7 x: step`);
+    append(this.body, caption, legend, holder, this.zeroNote(data.layerLines, data.layerSteps, log), status);
+    const chart = this.chart(holder, { which: "layers", axisLabel: metricLabel(m), steps: data.layerSteps, lines: data.layerLines, range, markers, log, status });
     this.charts.push(chart);
     legend.querySelectorAll(".nt-legend-series").forEach((chip, i) => {
       chip.addEventListener("mouseenter", () => chart.setSeries(i + 1, { focus: true }));
@@ -9449,6 +9661,29 @@ var Timeline = class {
       onSelectIncident: (inc) => this.onSelectIncident(inc),
       onZoom: (u, min2, max2) => this.syncZoom(u, spec.range, min2, max2)
     });
+  }
+  /**
+   * Under a log-scale chart: the recorded values it cannot place (exact
+   * zeros: a dead layer, a refused update), marked ▼ on its floor.
+   */
+  zeroNote(lines, steps, log) {
+    if (!log) return null;
+    const found = lines.map((l) => ({ l, at: belowLogFloor(l.values.slice(0, steps.length)) })).filter((f) => f.at.length > 0);
+    if (found.length === 0) return null;
+    const total = found.reduce((n, f) => n + f.at.length, 0);
+    const where = found.slice(0, 4).map((f) => {
+      const name = f.l.layer !== null ? `layer ${showControls(f.l.layer)}` : metricLabel(f.l.metric);
+      const at2 = f.at.slice(0, 3).map((i) => fmtCount(steps[i] ?? 0));
+      return `${name} at step${f.at.length > 1 ? "s" : ""} ${at2.join(", ")}${f.at.length > 3 ? ", \u2026" : ""}`;
+    });
+    return el(
+      "p",
+      "nt-zero-note nt-muted",
+      `\u25BC on the bottom edge: ${plural(total, "value")} of 0 (or below), which a log axis cannot place: `,
+      where.join("; "),
+      found.length > 4 ? `; +${fmtCount(found.length - 4)} more` : "",
+      ". Hover for the value."
+    );
   }
   /** Remembers a zoom (kept across refreshes; the full range clears it) and applies it to the other charts. */
   syncZoom(u, range, min2, max2) {
@@ -9494,18 +9729,19 @@ var Timeline = class {
   }
   heatInput(rows, steps) {
     const m = this.state.metric;
-    return { rows, steps, metric: m, kind: metricKind(m), log: this.state.log ?? prefersLog(m), sort: this.state.sortHeat };
+    return { rows, steps, metric: m, kind: metricKind(m), log: this.log(), sort: this.state.sortHeat };
   }
   rangeText(mode, steps, win2) {
     const first = steps[0];
     const last = steps[steps.length - 1];
     if (first === void 0 || last === void 0) return "";
     if (mode === "window" && win2) {
-      return `Steps ${fmtCount(first)}\u2013${fmtCount(last)}: every step recorded before incident #${win2.incident} (the flight recorder). Drag on a chart to zoom, double-click to reset.`;
+      const what = win2.incident === END_WINDOW ? "every step the flight recorder kept at the end of the run" : `every step recorded before incident #${win2.incident} (the flight recorder)`;
+      return `Steps ${fmtCount(first)}\u2013${fmtCount(last)}, ${plural(steps.length, "point")}: ${what}. Drag on a chart to zoom, double-click to reset.`;
     }
     const o = this.overview;
-    const chunks = o?.chunks ?? steps.length;
-    const per = chunks > steps.length ? ` (each point sums up ${fmtCount(Math.ceil(chunks / steps.length))} recorded chunks)` : "";
+    const span = Math.max(1, ...(o?.steps ?? []).map((s, i) => s - (o?.first_steps[i] ?? s) + 1));
+    const per = span > 1 ? ` (each point sums up to ${fmtCount(span)} steps${win2 ? `; "${win2.incident === END_WINDOW ? "Last steps" : "Before incident"}" shows every step` : ""})` : "";
     return `Steps ${fmtCount(o?.first_steps[0] ?? first)}\u2013${fmtCount(last)}, ${plural(steps.length, "point")}${per}: the mean loss and the largest value of everything else per point. Drag on a chart to zoom, double-click to reset.`;
   }
   /** Colour chips of the series; many layers fold into a <details>. */
@@ -9692,16 +9928,16 @@ var RunView = class {
     return this.selected;
   }
   /** The incident of a key "session:index"; ":index" matches the index in any session. */
-  find(key) {
-    if (key === null) return null;
+  find(key2) {
+    if (key2 === null) return null;
     const incidents = incidentsOf(this.detail);
-    const exact = incidents.find((i) => incidentKey(i) === key);
-    if (exact || !key.startsWith(":")) return exact ?? null;
-    return incidents.find((i) => `:${i.index}` === key) ?? null;
+    const exact = incidents.find((i) => incidentKey(i) === key2);
+    if (exact || !key2.startsWith(":")) return exact ?? null;
+    return incidents.find((i) => `:${i.index}` === key2) ?? null;
   }
   /** Shows another incident in the origin panel, timeline and graph. */
-  select(key) {
-    const inc = this.find(key) ?? incidentsOf(this.detail)[0] ?? null;
+  select(key2) {
+    const inc = this.find(key2) ?? incidentsOf(this.detail)[0] ?? null;
     if (inc === this.selected) return;
     this.selected = inc;
     this.renderSelected();
@@ -9711,14 +9947,14 @@ var RunView = class {
   /** A refreshed detail: re-render only when something shown changed. Returns whether it did. */
   update(detail) {
     const sig = detailSignature(detail);
-    const key = this.selected ? incidentKey(this.selected) : null;
+    const key2 = this.selected ? incidentKey(this.selected) : null;
     this.detail = detail;
     if (sig === this.signature) {
       this.timeline.refresh(detail);
       return false;
     }
     this.signature = sig;
-    this.selected = this.find(key) ?? incidentsOf(detail)[0] ?? null;
+    this.selected = this.find(key2) ?? incidentsOf(detail)[0] ?? null;
     this.renderStatic();
     this.renderSelected();
     this.timeline.refresh(detail);
@@ -9755,6 +9991,86 @@ var RunView = class {
     replaceChildren(this.graphSlot, renderGraphSection(inc, this.state.graphs, inc ? incidentKey(inc) : ""));
   }
 };
+
+// src/saved.ts
+var SCROLL_TARGETS = ["nt-later-section", "nt-timeline", "nt-graph"];
+var EMPTY = { run: null, incident: null, session: null, scroll: null };
+function parseSaved(text2) {
+  if (!text2) return { ...EMPTY };
+  let v;
+  try {
+    v = JSON.parse(text2);
+  } catch {
+    return { ...EMPTY };
+  }
+  if (typeof v !== "object" || v === null) return { ...EMPTY };
+  const o = v;
+  const str3 = (x) => typeof x === "string" && x !== "" && x.length < 4096 ? x : null;
+  const incident = typeof o.incident === "number" && Number.isInteger(o.incident) && o.incident >= 0 ? o.incident : null;
+  const scroll2 = SCROLL_TARGETS.includes(o.scroll) ? o.scroll : null;
+  return { run: str3(o.run), incident, session: incident === null ? null : str3(o.session), scroll: scroll2 };
+}
+function key() {
+  const path = window.location.pathname.replace(/data\/plugin_entry\.html$/, "");
+  return `nantrace:saved:${path}`;
+}
+function readSaved() {
+  try {
+    return parseSaved(window.localStorage.getItem(key()));
+  } catch {
+    return { ...EMPTY };
+  }
+}
+function writeSaved(update) {
+  try {
+    const next = { ...readSaved(), ...update };
+    window.localStorage.setItem(key(), JSON.stringify(next));
+  } catch {
+  }
+}
+function currentScrollTarget(doc2 = document) {
+  if ((doc2.defaultView?.scrollY ?? 0) < 24) return null;
+  let found = null;
+  for (const s of doc2.querySelectorAll("section.nt-section")) {
+    const t = SCROLL_TARGETS.find((c) => s.classList.contains(c));
+    if (s.getBoundingClientRect().top <= 48) found = t ?? null;
+  }
+  return found;
+}
+function followScroll() {
+  let pending = false;
+  window.addEventListener(
+    "scroll",
+    () => {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => {
+        pending = false;
+        writeSaved({ scroll: currentScrollTarget() });
+      });
+    },
+    { passive: true }
+  );
+}
+function restoreScroll(target, root, ms = 6e3) {
+  let done = false;
+  const events = ["wheel", "keydown", "mousedown", "touchstart"];
+  const stop = () => {
+    done = true;
+    observer?.disconnect();
+    for (const e of events) window.removeEventListener(e, stop);
+  };
+  const align = () => {
+    if (done) return;
+    const s = [...root.querySelectorAll("section.nt-section")].find((e) => e.classList.contains(target));
+    if (s) s.scrollIntoView({ block: "start" });
+  };
+  const observer = typeof ResizeObserver !== "undefined" ? new ResizeObserver(align) : null;
+  observer?.observe(root);
+  for (const e of events) window.addEventListener(e, stop, { passive: true });
+  setTimeout(stop, ms);
+  align();
+}
 
 // src/style.ts
 var CSS = `
@@ -9996,6 +10312,12 @@ button:disabled { opacity: 0.45; cursor: default; }
 .nt-origin-later { border-color: var(--nt-link); }
 .nt-later-selected > summary { font-weight: 500; }
 .nt-bad-text { color: var(--nt-bad); font-weight: 600; }
+.nt-analysis { margin-top: 8px; }
+.nt-repro-yes { color: var(--nt-bad); }
+.nt-repro-no { color: var(--nt-muted); }
+.nt-fix-ok { color: var(--nt-ok); font-weight: 600; }
+.nt-fix-bad { color: var(--nt-bad); }
+.nt-culprit-features { font-family: "Roboto Mono", monospace; font-size: 12px; }
 .nt-warn-text { color: var(--nt-warn); }
 
 /* ---- warnings in the diagnosis */
@@ -10019,6 +10341,9 @@ button:disabled { opacity: 0.45; cursor: default; }
 .nt-chart .u-over { cursor: crosshair; }
 .nt-chart .u-over.nt-over-marker { cursor: pointer; }
 .nt-chart-status { min-height: 1.45em; font-size: 12px; overflow-wrap: anywhere; }
+.nt-chart-caption { margin: 10px 0 2px; font-size: 13px; font-weight: 500; }
+.nt-chart-caption .nt-swatch { margin-right: 6px; }
+.nt-zero-note { margin: 2px 0; font-size: 12px; overflow-wrap: anywhere; }
 .nt-series-legend { display: flex; flex-wrap: wrap; gap: 2px 12px; font-size: 12px; margin: 2px 0 4px; }
 .nt-legend-series { cursor: default; }
 .nt-legend-fold { font-size: 12px; margin: 2px 0 4px; }
@@ -10050,6 +10375,7 @@ button:disabled { opacity: 0.45; cursor: default; }
 .nt-swatch-nan { background: rgb(255, 23, 68); }
 .nt-swatch-inf { background: rgb(255, 64, 255); }
 .nt-swatch-missing { background: var(--nt-missing); }
+.nt-swatch-zero { background: rgb(0, 0, 0); }
 
 /* ---- graph */
 .nt-graph-summary { margin: 0 0 6px; }
@@ -10136,6 +10462,32 @@ function mark(name) {
   } catch {
   }
 }
+function wantedSelection() {
+  const h = readHash();
+  if (h.run !== null) return h;
+  const saved = readSaved();
+  return { run: saved.run, incident: saved.incident, session: saved.session };
+}
+function keepSelection(state) {
+  writeHash(state);
+  writeSaved(state);
+}
+function followParentReload(refresh) {
+  let doc2;
+  try {
+    if (window.parent === window) return false;
+    doc2 = window.parent.document;
+  } catch {
+    return false;
+  }
+  const onClick = (ev) => {
+    const t = ev.target;
+    if (typeof t?.closest === "function" && t.closest("app-header-reload")) refresh();
+  };
+  doc2.addEventListener("click", onClick, true);
+  window.addEventListener("pagehide", () => doc2.removeEventListener("click", onClick, true), { once: true });
+  return true;
+}
 function clock(d) {
   const p = (x) => String(x).padStart(2, "0");
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
@@ -10151,11 +10503,16 @@ var App = class {
     this.timer = null;
     this.refreshing = false;
     this.prefetch = null;
+    /** The saved scroll target is restored once, on the first run shown. */
+    this.scrollPending = true;
     this.lastStatus = null;
     this.runList = new RunList((run) => void this.select(run, null));
     this.main = el("main", "nt-main");
     this.liveText = el("span", "nt-muted");
-    this.live = el("div", "nt-live", this.liveText, " ", button("nt-btn-small", "Refresh", () => void this.refresh()));
+    const refresh = button("nt-btn-small", "Refresh", () => void this.refresh());
+    const withTensorBoard = followParentReload(() => void this.refresh());
+    refresh.title = withTensorBoard ? "Reload the runs and this run (TensorBoard's reload button does the same)" : "Reload the runs and this run";
+    this.live = el("div", "nt-live", this.liveText, " ", refresh);
     append(
       root,
       el(
@@ -10165,31 +10522,31 @@ var App = class {
           "div",
           "nt-topbar",
           el("span", "nt-topbar-title", "NaN Trace"),
-          el("span", "nt-topbar-sub", "where the first NaN/Inf appeared"),
-          button(null, "Refresh", () => void this.refresh())
+          el("span", "nt-topbar-sub", "where the first NaN/Inf appeared")
         ),
         el("div", "nt-layout", el("aside", "nt-sidebar", this.runList.element), this.main)
       )
     );
     window.addEventListener("hashchange", () => this.onHashChange());
+    followScroll();
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && this.isRunning() && this.timer === null) this.schedule();
     });
   }
   onHashChange() {
     const h = readHash();
-    const key = h.incident !== null ? `${h.session ?? ""}:${h.incident}` : null;
+    const key2 = h.incident !== null ? `${h.session ?? ""}:${h.incident}` : null;
     if (h.run !== null && h.run !== this.current && this.runs.some((r) => r.run === h.run)) {
-      void this.select(h.run, key);
-    } else if (this.view && h.run === this.current && key !== null) {
-      const inc = this.view.find(key);
+      void this.select(h.run, key2);
+    } else if (this.view && h.run === this.current && key2 !== null) {
+      const inc = this.view.find(key2);
       if (inc) this.view.select(incidentKey(inc));
     }
   }
   async loadRuns() {
     const gen = ++this.generation;
     replaceChildren(this.main, el("p", "nt-message nt-muted", "Loading runs\u2026"));
-    const wanted = this.current ?? readHash().run;
+    const wanted = this.current ?? wantedSelection().run;
     if (wanted !== null && this.prefetch?.run !== wanted) {
       const promise = fetchRun(wanted);
       promise.catch(() => void 0);
@@ -10205,14 +10562,14 @@ var App = class {
     }
     if (gen !== this.generation) return;
     this.setRuns(runs);
-    const hash = readHash();
+    const hash = wantedSelection();
     const run = pickDefaultRun(runs, this.current ?? hash.run);
     if (run === null) {
       this.showNoRuns();
       return;
     }
-    const key = run === hash.run && hash.incident !== null ? `${hash.session ?? ""}:${hash.incident}` : null;
-    await this.select(run, key);
+    const key2 = run === hash.run && hash.incident !== null ? `${hash.session ?? ""}:${hash.incident}` : null;
+    await this.select(run, key2);
   }
   setRuns(runs) {
     this.runs = runs.map((r) => {
@@ -10232,16 +10589,17 @@ var App = class {
         "div",
         "nt-message",
         el("p", null, "No NaN Trace data in this log directory yet."),
-        el("p", "nt-muted", "Record a training run with tb-nantrace, then press Refresh.")
+        el("p", "nt-muted", "Record a training run with tb-nantrace, then press Refresh."),
+        this.live
       )
     );
   }
-  async select(run, key) {
+  async select(run, key2) {
     const gen = ++this.generation;
     this.cancelTimer();
     this.current = run;
     this.runList.setSelected(run);
-    writeHash({ run, incident: null, session: null });
+    keepSelection({ run, incident: null, session: null });
     this.view?.destroy();
     this.view = null;
     replaceChildren(this.main, el("p", "nt-message nt-muted", "Loading run\u2026"));
@@ -10252,16 +10610,21 @@ var App = class {
       detail = await (prefetched ?? fetchRun(run));
     } catch (e) {
       if (gen !== this.generation) return;
-      replaceChildren(this.main, errorBox("Could not load this run", e, () => void this.select(run, key)));
+      replaceChildren(this.main, errorBox("Could not load this run", e, () => void this.select(run, key2)));
       return;
     }
     if (gen !== this.generation) return;
     let state = this.states.get(run);
     if (!state) this.states.set(run, state = newRunViewState());
-    this.view = new RunView(detail, key, state, this.live, (inc) => this.selectIncident(inc));
+    this.view = new RunView(detail, key2, state, this.live, (inc) => this.selectIncident(inc));
     replaceChildren(this.main, this.view.element);
     mark("nantrace-run-rendered");
     this.afterLoad(detail);
+    if (this.scrollPending) {
+      this.scrollPending = false;
+      const target = readSaved().scroll;
+      if (target) restoreScroll(target, this.main);
+    }
   }
   selectIncident(inc) {
     if (!this.view) return;
@@ -10270,7 +10633,7 @@ var App = class {
   }
   writeSelection() {
     const inc = this.view?.selectedIncident() ?? null;
-    writeHash({ run: this.current, incident: inc ? inc.index : null, session: inc ? inc.session ?? null : null });
+    keepSelection({ run: this.current, incident: inc ? inc.index : null, session: inc ? inc.session ?? null : null });
   }
   afterLoad(detail) {
     const summary = this.runList.summaryOf(detail.run);
