@@ -79,7 +79,7 @@ def record(
         float32 for the origin's layer and dropping the culprit rows by
         replay (the model is put back afterwards).
       snapshot_every: keep a device-side copy of the model's and optimizer's
-        state every N steps of model.fit (the last 4), so fixes acting
+        state every N steps of model.fit (the last 8), so fixes acting
         through earlier updates are replayed from an earlier step; 0: off.
       snapshot_memory_mb: the snapshots' memory budget: above it they are
         off (and the run info says so).

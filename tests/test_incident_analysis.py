@@ -115,8 +115,11 @@ def test_a_step_whose_failure_depends_on_state_the_replay_cannot_restore_is_not_
         ("NaN seen by the guard at step 2", "Inf seen by the guard at step 2"))
 
 
-def test_on_the_high_learning_rate_demo_lowering_the_learning_rate_is_verified_by_replay(tmp_path):
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_on_the_high_learning_rate_demo_lowering_the_learning_rate_is_verified_by_replay(
+        tmp_path, jit_compile):
     model, x, y, fit_kwargs = relu_high_lr.build()
+    model.compile(optimizer=model.optimizer, loss="mse", jit_compile=jit_compile)
     weights = [w.copy() for w in model.get_weights()]
     with nantrace.record(tmp_path / "run") as recording:
         model.fit(x, y, **dict(fit_kwargs, shuffle=False))

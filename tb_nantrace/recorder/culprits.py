@@ -157,10 +157,14 @@ def locate(fit, arrays, model):
     candidates = [batch] + [b for b in range(count) if b != batch]
     for b in candidates:
         if same_batch(batch_at(leaves, b, batch_size, arrays), arrays):
-            position.update(batch=b, epoch=epoch if b <= batch else epoch - 1,
+            # Found elsewhere than fit's position: the failure was seen steps
+            # later (an XLA-compiled fit polls its alarm), its epoch is unknown.
+            position.update(batch=b, epoch=epoch if b == batch else None,
                             start=b * batch_size, batch_size=batch_size)
             position["note"] = (f"x[index]: NumPy x, shuffle=False, batch_size {batch_size}: "
-                                f"index = batch * {batch_size} + row")
+                                f"index = batch * {batch_size} + row"
+                                + ("" if b == batch else "; the epoch is not known (the failure "
+                                   "was seen some steps later)"))
             return position
     position["note"] = "the batch is not found in x at its position: the index into x cannot be known"
     return position

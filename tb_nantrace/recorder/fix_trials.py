@@ -28,11 +28,12 @@ class Plan:
     note: str = ""
 
 
-def _positions(snapshot, position, count):
-    """(epoch, batch) from the step after the snapshot to the failing step."""
+def _positions(snapshot, steps, count):
+    """`steps` (epoch, batch) positions after the snapshot's, `count`
+    batches an epoch (shuffle=False)."""
     epoch, batch = snapshot.epoch, snapshot.batch
     found = []
-    while (epoch, batch) < (position["epoch"], position["batch"]) and len(found) < 100_000:
+    for _ in range(min(steps, 100_000)):
         batch += 1
         if batch >= count:
             epoch, batch = epoch + 1, 0
@@ -58,25 +59,40 @@ class FixTrials:
         if ring is None or ring.every <= 0:
             alone.note = "snapshots are off: only the failing step was replayed"
             return alone
-        snapshot = ring.oldest(self.model, id(fit["epoch_iterator"])) if fit else None
+        snapshot, done = None, 0
+        if fit is not None and position.get("start") is not None:
+            snapshot, done = self._usable_snapshot(ring.of_fit(self.model, id(fit["epoch_iterator"])))
         if snapshot is None or position.get("start") is None:
             alone.note = ("only the failing step was replayed (" + (
-                "no snapshot of an earlier step of this fit" if snapshot is None
-                else "the batches since the last snapshot cannot be sliced again from x: "
-                + position["note"]) + ")")
-            return alone
-        if [id(v) for v in snapshot.variables] != [id(v) for v in self.variables]:
-            alone.note = "only the failing step was replayed (the model's variables changed since)"
+                "the batches since a snapshot cannot be sliced again from x: " + position["note"]
+                if position.get("start") is None
+                else "no snapshot of an earlier step of this fit") + ")")
             return alone
         count = int(fit["epoch_iterator"].num_batches)
         leaves = culprits.fit_leaves(fit)
         size = position["batch_size"]
+        # One batch per optimizer step since the snapshot (a step refused
+        # under on_nan="skip" in between breaks this: the last batch is then
+        # not the failing one, and only the failing step is replayed).
         batches = [culprits.batch_at(leaves, b, size, arrays)
-                   for _, b in _positions(snapshot, position, count)]
+                   for _, b in _positions(snapshot, self.step - done + 1, count)]
         if not batches or not culprits.same_batch(batches[-1], arrays):
             alone.note = "only the failing step was replayed (the batches since did not match x)"
             return alone
         return Plan(snapshot.variables, snapshot.values, batches)
+
+    def _usable_snapshot(self, candidates):
+        """The oldest snapshot taken before the failing step, with the
+        optimizer step it holds."""
+        iterations = self.model.optimizer.iterations
+        for snapshot in candidates:
+            if [id(v) for v in snapshot.variables] != [id(v) for v in self.variables]:
+                continue
+            slot = next((i for i, v in enumerate(snapshot.variables) if v is iterations), None)
+            done = int(snapshot.values[slot].numpy()) if slot is not None else self.step
+            if done < self.step:
+                return snapshot, done
+        return None, 0
 
     def _replay(self, plan, change=None):
         """(result, from_step, steps replayed, note) of `plan` with `change`
@@ -111,7 +127,8 @@ class FixTrials:
         if len(plan.batches) > 1 and not self._control(plan):
             plan = alone
             plan.note = ("only the failing step was replayed (replaying from the snapshot without "
-                         "a change stayed finite: the steps since do not replay exactly)")
+                         "a change did not fail at the failing step: the steps since do not "
+                         "replay exactly)")
         if not self._control(plan):
             return [_entry("all", "skipped", self.step, 0,
                            "the failing step replayed without a change stayed finite: "

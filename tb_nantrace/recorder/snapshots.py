@@ -20,7 +20,11 @@ import tensorflow as tf
 
 from tb_nantrace.recorder import compat, instrument
 
-KEEP = 4  # snapshots kept per model
+# Snapshots kept per model: 8 every 10 steps reach 80 steps back, beyond
+# the 64 steps an XLA-compiled fit may refuse after a failure before the
+# host polls its alarm (snapshots taken then hold the pre-failure state:
+# their optimizer step is not before the failing one, they are not used).
+KEEP = 8
 
 
 def state_variables(model):
@@ -107,9 +111,6 @@ class SnapshotRing:
                              variables, values))
         del ring[:-KEEP]
 
-    def oldest(self, model, fit_id):
-        """The oldest snapshot of `model` taken in the same fit, or None."""
-        for snapshot in self._rings.get(id(model), []):
-            if snapshot.fit_id == fit_id:
-                return snapshot
-        return None
+    def of_fit(self, model, fit_id):
+        """`model`'s snapshots taken in the same fit, oldest first."""
+        return [s for s in self._rings.get(id(model), []) if s.fit_id == fit_id]
