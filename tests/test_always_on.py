@@ -204,10 +204,10 @@ def test_with_several_steps_per_execution_the_incident_is_at_its_step_and_traini
 def test_under_skip_training_goes_on_after_the_incident_and_later_updates_apply(tmp_path):
     model = make_model(jit_compile=False)
     x, y = data(10)
-    x[3 * BATCH:4 * BATCH] = 1e38  # finite, but the first Dense overflows on step 3's batch
+    x[3 * BATCH:4 * BATCH] = 1e38  # finite, but the forward pass overflows on step 3's batch
     with nantrace.record(str(tmp_path), on_nan="skip") as recording:
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
 
-    assert [(i["step"], i["layer"]) for i in recording.incidents] == [(3, "dense")]
+    assert [(i["step"], i["phase"]) for i in recording.incidents] == [(3, "forward")]
     # The alarm was reset once the host handled step 3: the 9 other updates applied.
     assert int(model.optimizer.iterations.numpy()) == 9

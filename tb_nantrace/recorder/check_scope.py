@@ -35,7 +35,7 @@ class _Inside:
 class CheckScope:
     def __init__(self, mode, note):
         self.mode = mode
-        self._note = note  # Recording.note: said once, on stderr and in the run info
+        self.note = note  # Recording.note: said once, on stderr and in the run info
         self._keras_fit = _Inside()
         self._guarded_call = _Inside()
         self._unguarded_optimizer = _Inside()
@@ -67,6 +67,10 @@ class CheckScope:
         """A LossScaleOptimizer's update: its inner optimizer is left
         unguarded (the skips are on purpose)."""
         self.loss_scaling = True
+        return self._unguarded_optimizer.entered()
+
+    def unguarded(self):
+        """A step traced as without nantrace (its guard failed to trace)."""
         return self._unguarded_optimizer.entered()
 
     @property
@@ -130,7 +134,7 @@ class CheckScope:
             return True
         if self._keras_fit or self._guarded_call:
             return False
-        self._note(
+        self.note(
             "a step function outside model.fit is checked op by op (exact mode); "
             "wrap it with nantrace.guard(...) for near-zero overhead"
         )

@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 
 import tensorflow as tf
 
-from tb_nantrace.recorder import instrument
+from tb_nantrace.recorder import failsafe, instrument
 
 
 @dataclasses.dataclass
@@ -69,9 +69,11 @@ def report_bad_step(replayer, context, gradients=()):
 
 
 def _bad_step(replayer, context, *tensors):
+    """py_function target: an error here would fail the user's step."""
     if context.alarm is not None:
         context.alarm.raised = True
-    replayer.bad_step(context, *tensors)
+    with failsafe.fail_open(replayer.scope.note, "keeping a failed step for its replay"):
+        replayer.bad_step(context, *tensors)
 
 
 def restore(variables, saved):

@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from tb_nantrace.recorder import compat
+from tb_nantrace.recorder import compat, failsafe
 
 # Ops that cannot create a non-finite value from finite inputs, or that TF's
 # op callbacks cannot instrument (control flow, function calls).
@@ -151,6 +151,13 @@ class OpCallback:
     def __call__(self, op_type, inputs, attrs, outputs, op_name=None, graph=None):
         if is_uninstrumented() or op_type in SKIPPED_OPS:
             return None
+        with failsafe.fail_open(self.scope.note, "the op callback"):
+            return self._observe(op_type, inputs, outputs, op_name, graph)
+        return None  # failed: the op stays as TensorFlow made it
+
+    def _observe(self, op_type, inputs, outputs, op_name, graph):
+        if is_uninstrumented() or op_type in SKIPPED_OPS:
+            return None
         if outputs is None:
             # Ops another op callback creates from inside its own callback
             # (tf.debugging.enable_check_numerics' checks) come without outputs.
@@ -210,6 +217,10 @@ class OpCallback:
 
     def _check_failed(self, site_id, n_inputs, step, replica, *tensors):
         """Runs (inside a py_function) only when an op check failed."""
+        with failsafe.fail_open(self.scope.note, "recording a failed op check"):
+            self._record_failed_check(site_id, n_inputs, step, replica, *tensors)
+
+    def _record_failed_check(self, site_id, n_inputs, step, replica, *tensors):
         site = self.sites.sites[site_id]
         if self.scope.loss_scaling and site.phase == "backward":
             return  # loss-scale overflow: the LossScaleOptimizer skips the step

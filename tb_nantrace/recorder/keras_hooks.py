@@ -9,7 +9,7 @@ it was found (same cached train function, train_step, jit_compile).
 
 import keras
 
-from tb_nantrace.recorder import compat, optimizer_guard, registry, train_step
+from tb_nantrace.recorder import compat, failsafe, optimizer_guard, registry, train_step
 
 _originals = {}
 
@@ -81,6 +81,33 @@ def _recorded_fit(model, *args, **kwargs):
         "jit_compile": model.jit_compile,
         "make_train_function": model.__dict__.get("make_train_function"),
     }
+    with failsafe.fail_open(recording.note, "setting up the recorded fit") as setup:
+        alarm = _patch(recording, model)
+    if setup.failed:
+        _restore(model, saved)
+        return original_fit(model, *args, **kwargs)
+    with recording.scope.keras_fit(), compat.check_numerics_paused(recording.note):
+        try:
+            if recording.state.initial_state_is_nonfinite(model):
+                recording.incident_log.flush()
+                if recording.on_nan == "raise":
+                    raise recording.incident_log.error()
+                if recording.on_nan == "stop":
+                    return keras.callbacks.History()
+            history = original_fit(model, *args, **kwargs)
+            _end_of_step(recording, model, steps=0, last=True)  # XLA: what the last poll missed
+            return history
+        finally:
+            with failsafe.fail_open(recording.note, "closing the recorded fit"):
+                alarm.reset()
+                recording.timelines.close(model)
+                recording.incident_log.flush(recording.timelines.contributing)
+            _restore(model, saved)
+
+
+def _patch(recording, model):
+    """The recorded fit's model: guarded train step, checked loss, stepping
+    train function. Returns the model's alarm."""
     if model.jit_compile and recording.mode == "exact":
         model.jit_compile = False
         recording.note(
@@ -95,26 +122,15 @@ def _recorded_fit(model, *args, **kwargs):
     model.train_step = train_step.guarded_train_step(recording, model, model.train_step)
     setattr(model, compat.LOSS_METHOD,
             train_step.checked_loss(recording, getattr(model, compat.LOSS_METHOD)))
-    with recording.scope.keras_fit(), compat.check_numerics_paused(recording.note):
-        try:
-            if recording.state.initial_state_is_nonfinite(model):
-                recording.incident_log.flush()
-                if recording.on_nan == "raise":
-                    raise recording.incident_log.error()
-                if recording.on_nan == "stop":
-                    return keras.callbacks.History()
-            history = original_fit(model, *args, **kwargs)
-            _end_of_step(recording, model, steps=0, last=True)  # XLA: what the last poll missed
-            return history
-        finally:
-            alarm.reset()
-            recording.timelines.close(model)
-            recording.incident_log.flush(recording.timelines.contributing)
-            model.train_function = saved["train_function"]
-            for name in ("train_step", compat.LOSS_METHOD, "make_train_function"):
-                if saved[name] is None:
-                    model.__dict__.pop(name, None)
-                else:
-                    setattr(model, name, saved[name])
-            if saved["jit_compile"]:
-                model.jit_compile = True
+    return alarm
+
+
+def _restore(model, saved):
+    """The model as it was found: same cached train function, train_step, jit_compile."""
+    model.train_function = saved["train_function"]
+    for name in ("train_step", compat.LOSS_METHOD, "make_train_function"):
+        if saved[name] is None:
+            model.__dict__.pop(name, None)
+        else:
+            setattr(model, name, saved[name])
+    model.jit_compile = saved["jit_compile"]

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tb_nantrace.recorder import compat, guard, instrument, registry
+from tb_nantrace.recorder import compat, failsafe, guard, instrument, registry
 
 _Optimizer = keras.optimizers.Optimizer
 _LossScaleOptimizer = keras.optimizers.LossScaleOptimizer
@@ -53,6 +53,34 @@ def _guarded_apply(self, grads, trainable_variables=None):
     original = _originals["apply"]
     if recording is None or recording.scope.optimizer_unguarded:
         return original(self, grads, trainable_variables)
+    update = _Update(original, self)
+    with failsafe.fail_open(recording.note, "the optimizer guard"):
+        return _guard_update(recording, self, update, grads, trainable_variables)
+    if not update.made:  # the guard failed before the update was made: make it unguarded
+        return original(self, grads, trainable_variables)
+    return None
+
+
+class _Update:
+    """The optimizer's own update (the user's and Keras's code). `made` once
+    it is in the step, so a guard that fails afterwards never makes it twice."""
+
+    def __init__(self, original, optimizer):
+        self.original = original
+        self.optimizer = optimizer
+        self.made = False
+
+    def in_branch(self, grads, trainable_variables):
+        with failsafe.users_code():
+            return self.original(self.optimizer, grads, trainable_variables)
+
+    def __call__(self, grads, trainable_variables):
+        result = self.in_branch(grads, trainable_variables)
+        self.made = True
+        return result
+
+
+def _guard_update(recording, self, update, grads, trainable_variables):
     recording.steps.remember_optimizer(self)
     grads = list(grads)
     if trainable_variables is not None:
@@ -64,18 +92,20 @@ def _guarded_apply(self, grads, trainable_variables=None):
             self.built = True
     present = [g for g in grads if g is not None]
     if not present:
-        return original(self, grads, trainable_variables)
+        return update(grads, trainable_variables)
     if tf.executing_eagerly():
         with instrument.uninstrumented():
             finite = all(np.isfinite(g.numpy()).all() for g in present)
         if finite:
-            return original(self, grads, trainable_variables)
+            return update(grads, trainable_variables)
         if not recording.scope.is_replaying:
             recording.refused_update(recording.steps.eager_step())
         return None
     if instrument.in_replica():
-        return _apply_across_replicas(recording, self, original, present, grads,
-                                      trainable_variables)
+        result = _apply_across_replicas(recording, self, update.original, present, grads,
+                                        trainable_variables)
+        update.made = True
+        return result
     context = recording.scope.step_context()
     owner = context.owner if context is not None else self
     alarm = recording.state.alarm(owner, create=False)
@@ -99,7 +129,7 @@ def _guarded_apply(self, grads, trainable_variables=None):
 
     def apply():
         with instrument.unregistered() if guard_mode else contextlib.nullcontext():
-            original(self, grads, trainable_variables)
+            update.in_branch(grads, trainable_variables)
         return tf.no_op()
 
     def refuse():
@@ -118,6 +148,7 @@ def _guarded_apply(self, grads, trainable_variables=None):
         return tf.no_op()
 
     tf.cond(proceed, apply, refuse)
+    update.made = True
     if context is not None:
         context.checks_reported = len(context.finite_checks)
         context.verdict = finite

@@ -27,7 +27,7 @@ import tb_nantrace
 from tb_nantrace import metadata, records
 from tb_nantrace.proto import nantrace_pb2
 from tb_nantrace.recorder import (
-    analysis, check_scope, compat, incidents, instrument, keras_hooks, registry, replay, sites,
+    analysis, check_scope, compat, failsafe, incidents, instrument, keras_hooks, registry, replay, sites,
     snapshots, state_guard, step_counter, timelines,
 )
 from tb_nantrace.recorder.writer import RecordWriter
@@ -217,6 +217,13 @@ class Recording:
         training must stop here. Nothing is read from the device unless a
         step failed, or (XLA) every alarm.POLL_STEPS steps."""
         alarm = self.state.alarm(owner, create=False) if owner is not None else None
+        with failsafe.fail_open(self.note, "the end of a step (replay, incident, writing)"):
+            return self._end_of_step(alarm, owner, step_function, args, kwargs, steps, last)
+        if alarm is not None:
+            alarm.reset()  # never leave updates refused because nantrace failed
+        return False
+
+    def _end_of_step(self, alarm, owner, step_function, args, kwargs, steps, last):
         if alarm is not None and alarm.compiled and (alarm.due(steps) or last):
             self._read_alarm(alarm)
         self.replayer.replay_pending(step_function, args, kwargs)

@@ -23,10 +23,10 @@ import typing
 import numpy as np
 import tensorflow as tf
 
-from tb_nantrace.recorder import analysis, instrument, snapshots
+from tb_nantrace.recorder import analysis, failsafe, instrument, snapshots
 
 
-class ReplayFound(Exception):
+class ReplayFound(failsafe.ControlFlow):
     """Stops the replay at the first non-finite op: nothing after it matters."""
 
 

@@ -11,7 +11,7 @@ import functools
 import keras
 import tensorflow as tf
 
-from tb_nantrace.recorder import compat, guard, instrument, registry
+from tb_nantrace.recorder import compat, failsafe, guard, instrument, registry
 
 _originals = {}
 
@@ -26,21 +26,28 @@ def uninstall():
 
 
 def _observed_layer_call(self, *args, **kwargs):
-    outputs = _originals["layer_call"](self, *args, **kwargs)
+    with failsafe.users_code():
+        outputs = _originals["layer_call"](self, *args, **kwargs)
     recording = registry.current()
-    context = recording.scope.step_context() if recording is not None else None
+    if recording is not None:
+        with failsafe.fail_open(recording.note, "the health timeline (a layer's activations)"):
+            _observe_call(recording, self, outputs)
+    return outputs
+
+
+def _observe_call(recording, layer, outputs):
+    context = recording.scope.step_context()
     if context is None or context.probe is None or tf.executing_eagerly():
-        return outputs
+        return
     if not _in_step_graph(outputs, context):
         # A call inside another graph (an RNN cell in its while-loop body,
         # Keras building a nested model in a scratch graph): its tensors
         # cannot be used in the step's graph. The enclosing layer (the RNN
         # itself) is measured where its output is.
-        recording.note(f"health timeline: layer {self.name!r} is not measured where it "
+        recording.note(f"health timeline: layer {layer.name!r} is not measured where it "
                        "runs inside another graph (a loop body or a nested build)")
-        return outputs
-    context.measure(functools.partial(context.probe.observe_activation, layer=self, outputs=outputs))
-    return outputs
+        return
+    context.measure(functools.partial(context.probe.observe_activation, layer=layer, outputs=outputs))
 
 
 def _in_step_graph(outputs, context):
@@ -65,30 +72,43 @@ def guarded_train_step(recording, model, original_train_step):
             with scope.tracing_step(guard.StepContext(step=step, batch_leaves=[], owner=model)):
                 _check_batch(recording, data)
                 return original_train_step(data)
-        restorable = list(model.non_trainable_variables) + list(model.metrics_variables)
-        with instrument.uninstrumented():
-            step = tf.cast(tf.convert_to_tensor(model.optimizer.iterations), tf.int64)
-            saved = guard.snapshot(restorable)
-        monitor = recording.timelines.monitor(model)
-        context = guard.StepContext(
-            step=step,
-            batch_leaves=[t for t in tf.nest.flatten(data) if isinstance(t, tf.Tensor)],
-            batch_structure=data,
-            owner=model,
-            probe=monitor.probe if monitor is not None else None,
-            restorable=restorable,
-            saved=saved,
-            alarm=recording.state.alarm(model, create=False),
-        )
-        if context.alarm is not None:
-            context.capture_index = context.alarm.register(context)
+        with failsafe.fail_open(recording.note, "the guarded train step") as setup:
+            context = _step_context(recording, model, data)
+        if setup.failed:
+            with scope.unguarded():
+                return original_train_step(data)  # traced as without nantrace
         with scope.tracing_step(context):
-            _check_batch(recording, data)
-            outputs = original_train_step(data)
-        guard.finish_step(recording.replayer, context, outputs)
+            with failsafe.fail_open(recording.note, "the batch check"):
+                _check_batch(recording, data)
+            with failsafe.users_code():
+                outputs = original_train_step(data)
+        with failsafe.fail_open(recording.note, "the step's health row and guard"):
+            guard.finish_step(recording.replayer, context, outputs)
         return outputs
 
     return train_step
+
+
+def _step_context(recording, model, data):
+    """Trace time: what the guard, the health row and a replay need of this step."""
+    restorable = list(model.non_trainable_variables) + list(model.metrics_variables)
+    with instrument.uninstrumented():
+        step = tf.cast(tf.convert_to_tensor(model.optimizer.iterations), tf.int64)
+        saved = guard.snapshot(restorable)
+    monitor = recording.timelines.monitor(model)
+    context = guard.StepContext(
+        step=step,
+        batch_leaves=[t for t in tf.nest.flatten(data) if isinstance(t, tf.Tensor)],
+        batch_structure=data,
+        owner=model,
+        probe=monitor.probe if monitor is not None else None,
+        restorable=restorable,
+        saved=saved,
+        alarm=recording.state.alarm(model, create=False),
+    )
+    if context.alarm is not None:
+        context.capture_index = context.alarm.register(context)
+    return context
 
 
 def checked_loss(recording, compute_loss):
@@ -96,9 +116,12 @@ def checked_loss(recording, compute_loss):
     loss column of the health row)."""
 
     def checked(*args, **kwargs):
-        loss = compute_loss(*args, **kwargs)
+        with failsafe.users_code():
+            loss = compute_loss(*args, **kwargs)
         context = recording.scope.step_context()
-        if context is not None and not tf.executing_eagerly():
+        if context is None or tf.executing_eagerly():
+            return loss
+        with failsafe.fail_open(recording.note, "the loss check"):
             with instrument.uninstrumented():
                 context.finite_checks.append(instrument.all_finite([loss]))
                 if context.probe is not None:
