@@ -36,9 +36,16 @@ import tempfile
 import time
 
 ALL_VARIANTS = ("none", "none_prebuilt", "nantrace", "nantrace_exact", "nantrace_nohealth",
-                "nantrace_health10", "check_numerics", "tfdbg_curt", "tfdbg_full")
+                "nantrace_health10", "none_xla", "nantrace_xla", "check_numerics", "tfdbg_curt",
+                "tfdbg_full")
 # These run only when asked for with --variants.
-EXTRA_VARIANTS = ("nantrace_nohealth", "nantrace_health10")
+EXTRA_VARIANTS = ("nantrace_nohealth", "nantrace_health10", "none_xla", "nantrace_xla")
+# nantrace's own cost is measured against the same run without it: the
+# optimizer built before fit (as nantrace does), XLA on or off alike.
+OWN_BASELINE = {"nantrace": "none_prebuilt", "nantrace_exact": "none_prebuilt",
+                "nantrace_nohealth": "none_prebuilt", "nantrace_health10": "none_prebuilt",
+                "nantrace_xla": "none_xla"}
+CONFIGS = ("cnn", "cnn_metric", "mlp_bn", "lstm")
 VARIANTS = tuple(v for v in ALL_VARIANTS if v not in EXTRA_VARIANTS)
 RESULT_PREFIX = "NANTRACE_BENCH_RESULT "
 BATCH_SIZE = 32
@@ -62,7 +69,21 @@ def _peak_rss_mb():
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
-def build_model(keras):
+def build_model(keras, config="cnn"):
+    """The benchmarked model: one healthy configuration can flatter a tool,
+    so there are several (--config)."""
+    if config == "mlp_bn":
+        return keras.Sequential([
+            keras.Input((28, 28, 1)), keras.layers.Flatten(),
+            keras.layers.Dense(256), keras.layers.BatchNormalization(), keras.layers.ReLU(),
+            keras.layers.Dense(128), keras.layers.BatchNormalization(), keras.layers.ReLU(),
+            keras.layers.Dropout(0.2), keras.layers.Dense(10),
+        ])
+    if config == "lstm":
+        return keras.Sequential([
+            keras.Input((28, 28, 1)), keras.layers.Reshape((28, 28)),
+            keras.layers.LSTM(32), keras.layers.Dense(10),
+        ])
     return keras.Sequential(
         [
             keras.Input((28, 28, 1)),
@@ -75,6 +96,10 @@ def build_model(keras):
             keras.layers.Dense(10),
         ]
     )
+
+
+def batch_size(config):
+    return 64 if config == "cnn_metric" else BATCH_SIZE
 
 
 def prebuild_optimizer(model):
@@ -97,7 +122,7 @@ def run_child(args):
 
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    n = args.steps * BATCH_SIZE
+    n = args.steps * batch_size(args.config)
     x = rng.standard_normal((n, 28, 28, 1)).astype("float32")
     y = rng.integers(0, 10, size=(n,)).astype("int32")
 
@@ -111,13 +136,17 @@ def run_child(args):
             circular_buffer_size=args.tfdbg_buffer,
         )
 
-    model = build_model(keras)
+    model = build_model(keras, args.config)
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"] if args.config == "cnn_metric" else None,
+        # Keras resolves "auto" to XLA on a GPU and to no XLA on a CPU: the
+        # _xla variants ask for it, to see it here.
+        jit_compile=variant.endswith("_xla") or "auto",
     )
 
-    if variant == "none_prebuilt":
+    if variant in ("none_prebuilt", "none_xla"):
         # What nantrace does before fit: build the optimizer, so Keras traces
         # the train step once instead of twice (see prebuild_optimizer).
         prebuild_optimizer(model)
@@ -155,7 +184,8 @@ def run_child(args):
     mark("start")
     with recording:
         history = model.fit(
-            x, y, batch_size=BATCH_SIZE, epochs=1, shuffle=False, verbose=0, callbacks=[Marks()]
+            x, y, batch_size=batch_size(args.config), epochs=1, shuffle=False, verbose=0,
+            callbacks=[Marks()]
         )
         mark("fit_returned")
         if debug_writer is not None:  # what the tool wrote belongs to its cost
@@ -205,7 +235,7 @@ def run_variant(variant, args, workdir):
     command = [
         sys.executable, os.path.abspath(__file__), "--variant", variant,
         "--steps", str(args.steps), "--seed", str(args.seed), "--workdir", workdir,
-        "--tfdbg-buffer", str(args.tfdbg_buffer),
+        "--tfdbg-buffer", str(args.tfdbg_buffer), "--config", args.config,
     ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0")
     env["PYTHONPATH"] = args.source + (
@@ -265,6 +295,9 @@ def summarize(variants, repeats_data):
             same_trace = _paired_ratios(repeats_data, variant, "none_prebuilt", field)
             if same_trace:
                 entry[field]["ratio_prebuilt_median"] = statistics.median(same_trace)
+            own = _paired_ratios(repeats_data, variant, OWN_BASELINE.get(variant, "none"), field)
+            if own and variant in OWN_BASELINE:
+                entry[field]["ratio_own_median"] = statistics.median(own)
             # Best of N: contention from other work only ever adds time, so
             # the minimum is the least noisy estimate on a shared machine.
             base = [r[field] for r in base_runs if r.get(field)]
@@ -318,6 +351,22 @@ def markdown_table(variants, summary):
     return "\n".join(lines)
 
 
+def own_cost_table(variants, summary):
+    """nantrace against the same run without it (OWN_BASELINE): the bar."""
+    lines = [
+        "| variant | vs | whole fit excl. teardown | first step | steady ms/step | steady CPU |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for variant in variants:
+        e = summary[variant]
+        if variant not in OWN_BASELINE or not e.get("n"):
+            continue
+        cells = [_fmt(_get(e, field, "ratio_own_median"), ".3f", "x")
+                 for field in ("net_s", "first_step_s", "steady_step_ms", "cpu_steady_step_ms")]
+        lines.append(f"| {variant} | {OWN_BASELINE[variant]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def phases_table(variants, summary):
     """One-off vs per-step cost, in wall and in CPU time."""
     lines = [
@@ -354,6 +403,9 @@ def parse_args(argv=None):
                         help=f"comma-separated subset of {','.join(ALL_VARIANTS)} "
                         f"(default: all but {','.join(EXTRA_VARIANTS)}; none is always run)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 60 steps, 2 repeats")
+    parser.add_argument("--config", default="cnn", choices=CONFIGS,
+                        help="model: cnn (default), cnn_metric (cnn + accuracy metric, batch 64), "
+                        "mlp_bn (Dense + BatchNorm + Dropout), lstm")
     parser.add_argument("--seed", type=int, default=0, help="data/model seed and shuffle seed")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--tfdbg-buffer", type=int, default=-1,
@@ -413,7 +465,7 @@ def main(argv=None):
     except AttributeError:
         usable = cpus
     print(f"command: {command}", flush=True)
-    print(f"steps={args.steps} batch={BATCH_SIZE} repeats={args.repeats} seed={args.seed} "
+    print(f"config={args.config} steps={args.steps} batch={batch_size(args.config)} repeats={args.repeats} seed={args.seed} "
           f"variants={','.join(variants)}", flush=True)
 
     shuffler = random.Random(args.seed)
@@ -458,7 +510,7 @@ def main(argv=None):
     print(f"TensorFlow {versions.get('tf_version', '?')}, Keras {versions.get('keras_version', '?')}, "
           f"Python {platform.python_version()}, {platform.machine()}, "
           f"CPUs: {cpus} (usable {usable}), tb_nantrace {revision}  ")
-    print(f"small CNN on 28x28x1, batch {BATCH_SIZE}, {args.steps} steps, {args.repeats} interleaved "
+    print(f"{args.config} on 28x28x1, batch {batch_size(args.config)}, {args.steps} steps, {args.repeats} interleaved "
           f"repeats, tfdbg circular_buffer_size={args.tfdbg_buffer}; total run time {elapsed:.0f}s")
     print()
     print(markdown_table(variants, summary))
@@ -467,6 +519,8 @@ def main(argv=None):
           "step 1 to the end of training; CPU = process CPU time, all threads.")
     print()
     print(phases_table(variants, summary))
+    print()
+    print(own_cost_table(variants, summary))
     unhealthy = [v for v in variants if summary[v].get("n") and not summary[v]["all_losses_finite"]]
     if unhealthy:
         print(f"\nWARNING: non-finite final loss in {unhealthy}: not a healthy run")
@@ -481,7 +535,8 @@ def main(argv=None):
             "cpu_count": cpus,
             "usable_cpus": usable,
             "steps": args.steps,
-            "batch_size": BATCH_SIZE,
+            "config": args.config,
+            "batch_size": batch_size(args.config),
             "repeats": args.repeats,
             "seed": args.seed,
             "tfdbg_circular_buffer_size": args.tfdbg_buffer,
