@@ -68,7 +68,10 @@ def build():
     # lr=1.0 is several times what this network tolerates: every step overshoots
     # and the weights (and so the predictions) grow by orders of magnitude per step.
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss="mse")
-    return model, x, y, dict(batch_size=32, epochs=4, verbose=0)
+    # shuffle=False: the batches before the incident can be sliced again from
+    # x, so nantrace replays from an earlier snapshot and can show that a lower
+    # learning rate really keeps the step finite (verified_fixes).
+    return model, x, y, dict(batch_size=32, epochs=4, verbose=0, shuffle=False)
 
 
 def main(logdir=f"demo/logs/{NAME}", **record_options):
