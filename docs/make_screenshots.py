@@ -3,11 +3,13 @@
     python docs/make_screenshots.py                        # record the scenarios, then shoot
     python docs/make_screenshots.py --logdir demo/logs     # runs already recorded there
 
-Each run is given as RUN[:VIEW,...] (default: bce_saturation:origin,graph
-and relu_high_lr:origin,timeline, two demo scenarios). For each view it
-writes one PNG into docs/ (--out), the whole TensorBoard page at 1400x1000:
+Each run is given as RUN[:VIEW,...] (default: bce_saturation:origin,analysis,graph,
+relu_high_lr:origin,timeline and mae_div_zero:timeline, three demo scenarios).
+For each view it writes one PNG into docs/ (--out), the whole TensorBoard
+page at 1400x1000:
 
     origin    nantrace-<run>.png           the tab as it opens: the origin panel
+    analysis  nantrace-<run>-analysis.png  scrolled to "What the replay found"
     timeline  nantrace-<run>-timeline.png  scrolled to the timeline
     graph     nantrace-<run>-graph.png     scrolled to the graph of the failing
                                            step after "Show origin" (the origin
@@ -32,8 +34,9 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from tensorboard_process import TensorBoardProcess  # noqa: E402
 
-DEFAULT_RUNS = ["bce_saturation:origin,graph", "relu_high_lr:origin,timeline"]
-VIEWS = ("origin", "timeline", "graph")
+DEFAULT_RUNS = ["bce_saturation:origin,analysis,graph", "relu_high_lr:origin,timeline",
+                "mae_div_zero:timeline"]
+VIEWS = ("origin", "analysis", "timeline", "graph")
 MAX_BYTES = 400 * 1024
 TIMEOUT_MS = 60_000
 
@@ -95,6 +98,8 @@ def shoot(url, runs, out, chromium, width, height):
             for view in views:
                 if view == "origin":
                     timeline.evaluate("() => window.scrollTo(0, 0)")
+                elif view == "analysis":
+                    ui.locator(".nt-analysis").evaluate("(e) => e.scrollIntoView({block: 'start'})")
                 elif view == "timeline":
                     timeline.evaluate("(e) => e.scrollIntoView({block: 'start'})")
                 elif view == "graph":
@@ -107,6 +112,7 @@ def shoot(url, runs, out, chromium, width, height):
                 path = out / (f"nantrace-{run}.png" if view == "origin" else f"nantrace-{run}-{view}.png")
                 page.screenshot(path=str(path))
                 written.append(path)
+            page.evaluate("() => localStorage.clear()")  # the tab keeps its selection there
             page.close()
         context.close()
         browser.close()
