@@ -13,7 +13,7 @@ from typing import Any, Callable, Literal
 
 __version__ = "0.1.0"
 
-__all__ = ["record", "guard", "NonFiniteError", "__version__"]
+__all__ = ["record", "guard", "NanTrace", "NonFiniteError", "__version__"]
 
 
 class NonFiniteError(ArithmeticError):
@@ -101,3 +101,14 @@ def guard(step_function: Callable) -> Callable:
     replayed op by op. Outside `record()` it is a plain call."""
     _, custom_loop = _recorder()
     return custom_loop.guard(step_function)
+
+
+def __getattr__(name):
+    # nantrace.NanTrace is a keras.callbacks.Callback: made on first use, so
+    # that importing this package never imports TensorFlow or Keras.
+    if name == "NanTrace":
+        _recorder()
+        from tb_nantrace.recorder.callback import NanTrace
+
+        return NanTrace
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

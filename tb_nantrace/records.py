@@ -118,6 +118,10 @@ def incident_to_dict(incident):
         "mode": incident.mode or None,
         "note": incident.note or None,
         "wall_time": incident.wall_time,
+        # On the step axis of Keras' TensorBoard callback, when it was in the fit.
+        "tensorboard_step": {"step": int(incident.tensorboard_step),
+                             "unit": incident.tensorboard_step_unit or "batch"}
+        if incident.HasField("tensorboard_step") else None,
         **analysis_to_dict(incident),
     }
 

@@ -33,6 +33,9 @@ class IncidentLog:
         self._drafts = []
         self._steps = set()  # steps with an incident (one each)
         self._lock = threading.Lock()  # checks report from py_function threads
+        # place(incident): puts it on another tool's step axis before it is
+        # written (keras_hooks: Keras' TensorBoard callback), else None.
+        self.place = None
 
     def has_incident_at(self, step):
         return _step_key(step) in self._steps
@@ -84,6 +87,8 @@ class IncidentLog:
         with self._lock:
             drafts, self._drafts = self._drafts, []
         for incident in drafts:
+            if self.place is not None:
+                self.place(incident)
             incident.cause.contributing.extend(contributing(incident))
             incident.cause.CopyFrom(diagnosis.diagnose(incident))
             self.writer.write(metadata.INCIDENT, incident, incident.step)

@@ -112,9 +112,10 @@ class Recording:
             hostname="" if self.redact else socket.gethostname(),
         )
         try:
-            tf.io.gfile.makedirs(self.logdir)
-            self.writer = RecordWriter(self.logdir, metadata.session_id(start_time))
-            self.writer.write(metadata.RUN_START, self._info, 0)
+            started = nantrace_pb2.RunInfo()
+            started.CopyFrom(self._info)  # as it is now: _info changes until the end
+            self.writer = RecordWriter(self.logdir, metadata.session_id(start_time),
+                                       header=(metadata.RUN_START, started, 0))
         except (tf.errors.OpError, OSError) as error:
             raise OSError(
                 f"nantrace: cannot write to logdir {self.logdir!r} ({error}); "
@@ -180,6 +181,18 @@ class Recording:
         if self._outer is not None:
             return self._outer.incidents
         return [records.incident_to_dict(i) for i in self.incident_log.all]
+
+    def align_run(self, run_dir, why):
+        """Record into `run_dir` (e.g. Keras' TensorBoard callback's
+        `<log_dir>/train`), so both tools' runs are one; possible until the
+        first record is written."""
+        if os.path.normpath(run_dir) == os.path.normpath(self.logdir):
+            return
+        if self.writer.retarget(run_dir):
+            print(f"nantrace: recording to {run_dir} ({why})", file=sys.stderr)
+            self.logdir = run_dir
+        else:
+            self.note(f"kept recording to {self.logdir}: {why}, but records were already written")
 
     def note(self, text):
         """Said once: on stderr now, and in the run info at the end."""

@@ -85,6 +85,10 @@ def _incident_lines(incident, origin):
         where.append(f"replica {incident['replica']}")
     if where:
         lines.append(pad + "  ".join(where))
+    board = incident.get("tensorboard_step")
+    if board:
+        lines.append(f"{pad}on the Scalars tab (Keras' TensorBoard callback): "
+                     f"{board['unit']} {board['step']}")
     location = _where(incident)
     if location:
         lines.append(f"{pad}at {location}")
