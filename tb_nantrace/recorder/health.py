@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tb_nantrace import early_warnings, metadata
 from tb_nantrace.proto import nantrace_pb2
-from tb_nantrace.recorder import compat, instrument
+from tb_nantrace.recorder import compat, instrument, observation
 
 WINDOW = 256       # steps of full-resolution history kept (flight recorder)
 FLUSH_EVERY = 64   # steps between host reads of the ring
@@ -75,9 +75,12 @@ def _sum(tensors):
 class HealthProbe:
     """Column layout and device ring buffer of one model."""
 
-    def __init__(self, model, window=WINDOW, every=1):
+    def __init__(self, model, window=WINDOW, every=1, note=None):
         self.window = window
         self.every = every  # write a row every `every` steps
+        self.note = note  # says which layers are not measured, and why
+        self.unmeasured = {}  # layer name -> None, in order
+        self._scope = None  # name scope of the row's ops while they are built
         self.metrics, self.layers = [], []
         self._index = {}
         for metric in ("loss", "grad_norm", "input_max_abs", "input_scale_spread"):
@@ -134,6 +137,9 @@ class HealthProbe:
         if not tensors:
             return
         out = tensors[0]
+        if not observation.readable(out, self._scope):
+            self.unmeasured[name] = None
+            return
         # A conv layer's output is the largest tensor of a small model: each
         # full pass over it costs about as much as a layer (~0.1-0.5 ms on
         # CPU), so one reduction where the sign is known, two otherwise.
@@ -202,6 +208,16 @@ class HealthProbe:
         """Build the row from `builders` and write it: on every step, or
         with `every` > 1 inside one cond on sampled steps and on a step the
         guard refused (so an incident's window ends at its own step)."""
+        with tf.name_scope("nantrace_health") as self._scope:
+            self._write_row(builders, step, verdict)
+        self._scope = None
+        if self.unmeasured and self.note is not None:
+            self.note(f"health timeline: the activations of {len(self.unmeasured)} layers are not "
+                      "measured: each one's output has a single consumer that TensorFlow's graph "
+                      "optimizer may rewrite together with it, and reading it would change the "
+                      "rounding of training: " + ", ".join(self.unmeasured))
+
+    def _write_row(self, builders, step, verdict):
         if self.every == 1:
             self._write(builders, step)
             return

@@ -8,7 +8,7 @@ import numpy as np
 
 from tb_nantrace import early_warnings, metadata
 from tb_nantrace.proto import nantrace_pb2
-from tb_nantrace.recorder import health, instrument
+from tb_nantrace.recorder import health, instrument, registry
 
 
 class HealthTimelines:
@@ -28,7 +28,7 @@ class HealthTimelines:
         monitor = self._monitors.get(id(model))
         if monitor is None:
             with instrument.uninstrumented():
-                probe = health.HealthProbe(model, every=self.every)
+                probe = health.HealthProbe(model, every=self.every, note=_note)
                 monitor = health.HealthMonitor(probe, self.writer, self._record_warning)
             self._monitors[id(model)] = monitor
         return monitor
@@ -91,3 +91,9 @@ class HealthTimelines:
         self.writer.write(metadata.WARNING, warning, warning.step)
         print(f"nantrace: warning at step {finding.step}: {finding.code}: {finding.message}",
               file=sys.stderr)
+
+
+def _note(text):
+    recording = registry.current()
+    if recording is not None:
+        recording.note(text)
