@@ -87,7 +87,7 @@ def test_exact_mode_agrees_with_guard_mode(guard_logdir, exact_runs, name):
 CAUSES = {
     "bce_saturation": ("log_of_nonpositive", r"input min 0\.0 → log\(0\.0\) = -inf"),
     "unscaled_features": ("exp_overflow", r"input max 15\d\.\d > log\(float32 max\) = 88\.7"),
-    "relu_high_lr": ("float_overflow", r"largest \|x\| 1\.\d+e\+21.*float32 max"),
+    "relu_high_lr": ("float_overflow", r"largest \|x\| 2\.\d+e\+21.*float32 max"),
     "mae_div_zero": ("division_by_zero", r"1 of 1 values exactly 0.*x/0 = inf"),
 }
 
@@ -132,7 +132,7 @@ def test_loss_spike_warns_before_the_incident_and_the_lead_time_is_reported(guar
     assert len(spikes) == 1, run["warnings"]
     assert spikes[0]["step"] < run["incidents"][0]["step"]
     assert spikes[0]["steps_before_incident"] == run["incidents"][0]["step"] - spikes[0]["step"]
-    assert re.search(r"loss jumped to 2\.\d+e\+12 at step 3, .*x the median", spikes[0]["message"])
+    assert re.search(r"loss jumped to 1\.\d+e\+12 at step 3, .*x the median", spikes[0]["message"])
     assert "loss_spike" in run["incidents"][0]["cause"]["contributing"]
     first = min(w["step"] for w in run["warnings"])
     assert run["incidents"][0]["first_warning_steps_before"] == run["incidents"][0]["step"] - first > 0
