@@ -1,78 +1,98 @@
-"""Models nantrace did not write train unchanged under the default record():
-recurrent layers (their cells run inside a while-loop body, another graph)
-and a model nested in a model. Healthy training ends with the same weights,
-bit for bit, as without nantrace; a fault injected at a known layer and
-step is reported there. Real Keras training, small and seeded."""
+"""Models nantrace did not write train unchanged under the default record(),
+and a fault deep inside them is found where it is.
 
-import keras
+The zoo (tests/zoo_models.py): keras.applications families, keras-hub
+backbones with task heads, every kind of recurrent layer, attention with
+masks, Conv1D/Conv3D, normalization and preprocessing layers, nested and
+subclassed models, a user's own train_step, mixed_float16, tf.data with
+validation data, sample and class weights. For each one:
+
+* healthy training under `nantrace.record()` completes without an incident
+  and ends with the same weights, bit for bit, as the same seeded fit
+  without nantrace;
+* a layer made to overflow from step k on (zoo_models.inject_fault: its
+  output times exp(100)) is reported at step k, in the forward pass, in that
+  layer, and the bad update is not applied.
+
+Sizes are the smallest that still build each architecture (2-3 steps of a
+few samples); benchmarks/zoo.py also runs the published sizes.
+"""
+
 import numpy as np
 import pytest
 
 import tb_nantrace as nantrace
+import zoo_models
 
-BATCH, STEPS, FAULT_STEP = 16, 4, 2
+FIT = dict(epochs=1, shuffle=False, verbose=0)
 
+# Known failures in files other engineers own; strict, so a fix is noticed.
+HEALTH_CHANGES_BATCHNORM_CNNS = (
+    "health timeline changes the training of conv + BatchNorm models (issue 11, "
+    "tb_nantrace/recorder/health.py, being fixed by its owner): with health=False the weights "
+    "are bitwise identical")
+SPARSE_GRADIENTS_IN_EAGER_GUARD = (
+    "optimizer_guard._guard_update checks eager gradients with g.numpy(), which an "
+    "IndexedSlices (the gradient of an Embedding) does not have: an internal error "
+    "(AttributeError) while replaying the failed step. GPT-2 ties its embedding to the "
+    "output projection, so its gradient is dense and it passes")
 
-def _data(fault):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(BATCH * STEPS, 6, 3)).astype("float32")
-    gate = np.zeros((BATCH * STEPS, 1), "float32")
-    if fault:
-        gate[FAULT_STEP * BATCH + 3] = 100.0  # exp(100) overflows float32 in layer "blowup"
-    y = rng.normal(size=(BATCH * STEPS, 1)).astype("float32")
-    return [x, gate], y
-
-
-def _model(kind):
-    keras.utils.set_random_seed(0)
-    sequence, gate = keras.Input((6, 3)), keras.Input((1,))
-    scale = keras.layers.Activation("exponential", name="blowup")
-    if kind == "lstm":
-        features = keras.layers.LSTM(4)(sequence)
-    elif kind == "stacked_gru":
-        features = keras.layers.GRU(4, return_sequences=True)(sequence)
-        features = keras.layers.GRU(4)(features)
-    elif kind == "bidirectional_lstm":
-        features = keras.layers.Bidirectional(keras.layers.LSTM(3))(sequence)
-    else:  # nested: the faulty layer lives inside the inner model
-        inner_sequence, inner_gate = keras.Input((6, 3)), keras.Input((1,))
-        inner_features = keras.layers.Flatten()(keras.layers.Dense(4, activation="relu")(inner_sequence))
-        inner = keras.Model([inner_sequence, inner_gate],
-                            keras.layers.Multiply()([inner_features, scale(inner_gate)]), name="inner")
-        features = inner([sequence, gate])
-    if kind != "nested":
-        features = keras.layers.Multiply()([features, scale(gate)])
-    output = keras.layers.Dense(1)(features)
-    model = keras.Model([sequence, gate], output)
-    model.compile(optimizer="adam", loss="mse")
-    return model
+HEALTHY_XFAIL = {}
+FAULT_XFAIL = {
+    "embedding_mask_bidirectional_gru": SPARSE_GRADIENTS_IN_EAGER_GUARD,
+    "attention_causal_padding_mask": SPARSE_GRADIENTS_IN_EAGER_GUARD,
+    "attention_explicit_mask_dropout": SPARSE_GRADIENTS_IN_EAGER_GUARD,
+    "keras_hub_bert_classifier": SPARSE_GRADIENTS_IN_EAGER_GUARD,
+    "keras_hub_llama_causal_lm": SPARSE_GRADIENTS_IN_EAGER_GUARD,
+}
 
 
-KINDS = ["lstm", "stacked_gru", "bidirectional_lstm", "nested"]
+def _params(known_failures):
+    return [
+        pytest.param(case, id=case.name, marks=[pytest.mark.xfail(
+            strict=True, reason=known_failures[case.name])] if case.name in known_failures else [])
+        for case in zoo_models.CASES
+    ]
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_a_healthy_model_trains_to_the_same_weights_under_record(kind, tmp_path):
-    x, y = _data(fault=False)
-    plain = _model(kind)
-    plain.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-    recorded = _model(kind)
-    with nantrace.record(tmp_path / kind) as recording:
-        recorded.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+def _build(case):
+    if case.needs:
+        pytest.importorskip(case.needs)
+    return case.build()
+
+
+def _internal_errors(recording):
+    return [note for note in recording.notes if "internal error" in note]
+
+
+@pytest.mark.parametrize("case", _params(HEALTHY_XFAIL))
+def test_a_healthy_model_trains_to_the_same_weights_under_record(case, tmp_path):
+    plain = _build(case)
+    plain.fit(**case.fit_kwargs(), **FIT)
+    recorded = case.build()
+    with nantrace.record(tmp_path / case.name) as recording:
+        recorded.fit(**case.fit_kwargs(), **FIT)
     assert recording.incidents == []
-    assert int(recorded.optimizer.iterations.numpy()) == STEPS
-    for before, after in zip(plain.get_weights(), recorded.get_weights(), strict=True):
-        assert np.array_equal(before, after)
+    assert _internal_errors(recording) == []
+    # (mixed_float16: the loss scale optimizer may skip a step on purpose, in both runs)
+    assert int(recorded.optimizer.iterations.numpy()) == int(plain.optimizer.iterations.numpy()) > 0
+    differ = [variable.path for variable, before, after
+              in zip(plain.weights, plain.get_weights(), recorded.get_weights(), strict=True)
+              if not np.array_equal(before, after)]
+    assert differ == []
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_a_fault_injected_in_the_model_is_found_at_its_step_and_layer(kind, tmp_path):
-    x, y = _data(fault=True)
-    model = _model(kind)
-    with nantrace.record(tmp_path / kind) as recording:
-        model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+@pytest.mark.parametrize("case", _params(FAULT_XFAIL))
+def test_a_fault_injected_deep_in_the_model_is_found_at_its_step_phase_and_layer(case, tmp_path):
+    model = _build(case)
+    zoo_models.inject_fault(model, case)
+    with nantrace.record(tmp_path / case.name) as recording:
+        model.fit(**case.fit_kwargs(), **FIT)
+    assert recording.incidents, "no incident recorded"
     first = recording.incidents[0]
     assert (first["step"], first["phase"], first["op"]["type"], first["layer"]) == (
-        FAULT_STEP, "forward", "Exp", "blowup")
+        case.fault_step, "forward", "Exp", case.fault_layer)
     assert first["cause"]["code"] == "exp_overflow"
+    assert _internal_errors(recording) == []
+    assert int(model.optimizer.iterations.numpy()) == case.fault_step  # training stopped there
     assert all(np.isfinite(w).all() for w in model.get_weights())  # the bad update was refused
