@@ -37,7 +37,7 @@ from tensorboard_process import strict_json_loads
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 S = ef.SESSION
 PLUGIN = "/data/plugin/nantrace"
-READER_KEYS = {"session", "trend"}
+from viewer_runs import READER_KEYS  # noqa: E402  (what the reader adds to a recorded incident)
 
 
 def tf_free():
@@ -235,7 +235,9 @@ def test_newer_schema_is_read_and_unknown_kinds_are_said(hostile_client, hostile
     assert bare(incident) == expected(NEWER_INCIDENT)  # unknown fields ignored
     assert [{k: v for k, v in w.items() if k != "session"} for w in detail["warnings"]] == [
         {"index": 0, "step": 4, "code": "future_rule", "layer": "rate", "metric": None,
-         "message": "a rule of a newer version", "evidence": [[3, 1.0], [4, "Infinity"]]}]
+         "message": "a rule of a newer version", "evidence": [[3, 1.0], [4, "Infinity"]],
+         # how early it came: the reader's lead time to the incident after it
+         "steps_before_incident": NEWER_INCIDENT.step - 4}]
     assert detail["info"]["status"] == "running"
     assert detail["skipped"] == 0
     assert detail["unknown_kinds"] == {"graph_v2": 1, "incident_v2": 1}
