@@ -212,8 +212,9 @@ class HealthProbe:
             self._write_row(builders, step, verdict)
         self._scope = None
         if self.unmeasured and self.note is not None:
-            self.note(f"health timeline: the activations of {len(self.unmeasured)} layers are not "
-                      "measured: each one's output has a single consumer that TensorFlow's graph "
+            count = f"{len(self.unmeasured)} layer" + ("s are" if len(self.unmeasured) > 1 else " is")
+            self.note(f"health timeline: the activations of {count} not measured: each one's "
+                      "output has a single consumer that TensorFlow's graph "
                       "optimizer may rewrite together with it, and reading it would change the "
                       "rounding of training: " + ", ".join(self.unmeasured))
 
