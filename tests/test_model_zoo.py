@@ -26,25 +26,9 @@ import zoo_models
 
 FIT = dict(epochs=1, shuffle=False, verbose=0)
 
-# Known failures in files other engineers own; strict, so a fix is noticed.
-HEALTH_CHANGES_BATCHNORM_CNNS = (
-    "health timeline changes the training of conv + BatchNorm models (issue 11, "
-    "tb_nantrace/recorder/health.py, being fixed by its owner): with health=False the weights "
-    "are bitwise identical")
-SPARSE_GRADIENTS_IN_EAGER_GUARD = (
-    "optimizer_guard._guard_update checks eager gradients with g.numpy(), which an "
-    "IndexedSlices (the gradient of an Embedding) does not have: an internal error "
-    "(AttributeError) while replaying the failed step. GPT-2 ties its embedding to the "
-    "output projection, so its gradient is dense and it passes")
-
+# Known failures, each with its reason: strict, so a fix is noticed.
 HEALTHY_XFAIL = {}
-FAULT_XFAIL = {
-    "embedding_mask_bidirectional_gru": SPARSE_GRADIENTS_IN_EAGER_GUARD,
-    "attention_causal_padding_mask": SPARSE_GRADIENTS_IN_EAGER_GUARD,
-    "attention_explicit_mask_dropout": SPARSE_GRADIENTS_IN_EAGER_GUARD,
-    "keras_hub_bert_classifier": SPARSE_GRADIENTS_IN_EAGER_GUARD,
-    "keras_hub_llama_causal_lm": SPARSE_GRADIENTS_IN_EAGER_GUARD,
-}
+FAULT_XFAIL = {}
 
 
 def _params(known_failures):

@@ -95,7 +95,7 @@ def _guard_update(recording, self, update, grads, trainable_variables):
         return update(grads, trainable_variables)
     if tf.executing_eagerly():
         with instrument.uninstrumented():
-            finite = all(np.isfinite(g.numpy()).all() for g in present)
+            finite = all(np.isfinite(instrument.dense_values(g).numpy()).all() for g in present)
         if finite:
             return update(grads, trainable_variables)
         if not recording.scope.is_replaying:
