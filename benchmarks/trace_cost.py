@@ -46,6 +46,8 @@ def _graph_op_counts(train_function):
     """Op types of every traced graph reachable from Keras' train_function:
     each function (outer graphs and their libraries) counted once, by name."""
     functions = {}
+    # nantrace wraps Keras's train function (its end of step follows each call).
+    train_function = getattr(train_function, "__wrapped__", train_function)
     for cell in getattr(train_function, "__closure__", None) or ():
         value = cell.cell_contents
         if not hasattr(value, "_list_all_concrete_functions"):

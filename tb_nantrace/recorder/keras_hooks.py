@@ -72,6 +72,7 @@ def _stepping(recording, model, fit):
             return logs
 
         train_function.nantrace_stepping = True
+        train_function.__wrapped__ = function  # Keras's own (benchmarks/trace_cost.py reads it)
         model.train_function = train_function
         return train_function
 
