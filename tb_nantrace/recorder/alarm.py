@@ -37,9 +37,6 @@ class _Capture:
 
 
 class StepAlarm:
-    CAPTURE_BYTES = CAPTURE_BYTES
-    POLL_STEPS = POLL_STEPS
-
     def __init__(self, compiled):
         self.compiled = compiled  # the step runs under XLA (jit_compile=True)
         with instrument.uninstrumented(), tf.init_scope():

@@ -30,6 +30,7 @@ from tb_nantrace.recorder import (
     analysis, check_scope, compat, failsafe, incidents, instrument, keras_hooks, registry, replay, sites,
     snapshots, state_guard, step_counter, timelines,
 )
+from tb_nantrace.recorder.alarm import CAPTURE_BYTES
 from tb_nantrace.recorder.writer import RecordWriter
 
 ON_NAN_CHOICES = ("stop", "raise", "skip")
@@ -265,7 +266,7 @@ class Recording:
         with instrument.uninstrumented():
             if batch is None:
                 site = self.sites.add_guard()
-                site.note = (f"the batch was larger than the {alarm.CAPTURE_BYTES >> 20} MiB kept "
+                site.note = (f"the batch was larger than the {CAPTURE_BYTES >> 20} MiB kept "
                              "for a replay under XLA: the step was not replayed")
                 self.incident_log.record(site, refused, [], [], self.mode)
                 return
