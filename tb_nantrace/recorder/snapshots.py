@@ -46,6 +46,11 @@ def state_variables(model):
     return unique
 
 
+def _optimizer_variable_count(model):
+    optimizer = model.optimizer
+    return len(optimizer.variables) if getattr(optimizer, "built", False) else -1
+
+
 def nbytes(variables):
     return sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in variables)
 
@@ -71,6 +76,28 @@ class Snapshot:
     values: typing.List[typing.Any]     # their values: device tensors
 
 
+class _Copier:
+    """One model's state and a compiled copy of it: a snapshot is one call
+    (one dispatch, not one eager op per variable, which cost a few percent
+    of a small model's step time)."""
+
+    def __init__(self, model):
+        self.variables = state_variables(model)
+        self.size = nbytes(self.variables)
+        self._optimizer_variables = _optimizer_variable_count(model)
+        self._copy = tf.function(lambda: [tf.identity(v) for v in self.variables])
+
+    def current(self, model):
+        """False once the model's state has other variables (e.g. an
+        optimizer built since): make a new copier. (A built model's own
+        variables do not change; listing them walks every layer.)"""
+        return _optimizer_variable_count(model) == self._optimizer_variables
+
+    def __call__(self):
+        with instrument.uninstrumented():
+            return self._copy()
+
+
 class SnapshotRing:
     """`after_step(model)` at the end of every step of a recorded fit;
     `oldest(model)` at an incident."""
@@ -81,6 +108,7 @@ class SnapshotRing:
         self._note = note  # Recording.note
         self._counts = {}  # id(model) -> steps seen
         self._rings = {}   # id(model) -> [Snapshot], oldest first
+        self._copiers = {}  # id(model) -> _Copier
         self._off = set()  # id(model): over the budget
 
     def after_step(self, model):
@@ -94,21 +122,20 @@ class SnapshotRing:
         fit = compat.keras_fit_locals(model)
         if fit is None or fit["epoch"] is None or fit["begin_step"] is None:
             return
-        variables = state_variables(model)
-        size = nbytes(variables)
-        if size * KEEP > self.memory_bytes:
+        copier = self._copiers.get(key)
+        if copier is None or not copier.current(model):
+            copier = self._copiers[key] = _Copier(model)
+        if copier.size * KEEP > self.memory_bytes:
             self._off.add(key)
             self._note(
                 f"snapshots for replays from an earlier step are off for model {model.name!r}: "
-                f"{KEEP} copies of its state ({size * KEEP / 2 ** 20:.1f} MB) exceed "
+                f"{KEEP} copies of its state ({copier.size * KEEP / 2 ** 20:.1f} MB) exceed "
                 f"record(snapshot_memory_mb={self.memory_bytes / 2 ** 20:g}); fixes are then "
                 "verified on the failing step only")
             return
-        with instrument.uninstrumented():
-            values = [tf.identity(tf.convert_to_tensor(v)) for v in variables]
         ring = self._rings.setdefault(key, [])
         ring.append(Snapshot(id(fit["epoch_iterator"]), int(fit["epoch"]), int(fit["begin_step"]),
-                             variables, values))
+                             copier.variables, copier()))
         del ring[:-KEEP]
 
     def of_fit(self, model, fit_id):
