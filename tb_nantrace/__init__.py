@@ -82,7 +82,9 @@ def record(
         state every N steps of model.fit (the last 8), so fixes acting
         through earlier updates are replayed from an earlier step; 0: off.
       snapshot_memory_mb: the snapshots' memory budget: above it they are
-        off (and the run info says so).
+        off (and the run info says so). It also bounds the pre-update copy
+        of the optimizer state that lets the default mode put back and
+        replay an update that made the weights non-finite.
 
     Returns:
       A context manager; after the block its `incidents` are the recorded

@@ -51,14 +51,16 @@ def snapshot(variables):
     return [tf.identity(v.value if hasattr(v, "value") else v) for v in variables]
 
 
-def report_bad_step(replayer, context, gradients=()):
+def report_bad_step(replayer, context, gradients=(), updated=False):
     """Graph ops (for a cond's failing branch) that hand the step, its batch,
     the saved state and the gradients (if the optimizer guard has them) to
-    `replayer.bad_step`; they run only then. With an alarm, only the first
-    refused step reports (later ones are refused while it is handled)."""
+    `replayer.bad_step`; they run only then. `updated`: the update was
+    applied and made the weights non-finite (then put back). With an alarm,
+    only the first refused step reports (later ones are refused while it is
+    handled)."""
 
     def report():
-        target = functools.partial(_bad_step, replayer, context)
+        target = functools.partial(_bad_step, replayer, context, updated)
         tensors = [context.step] + list(context.batch_leaves) + list(context.saved)
         tf.py_function(target, tensors + [instrument.dense_values(g) for g in gradients], Tout=[])
 
@@ -68,12 +70,12 @@ def report_bad_step(replayer, context, gradients=()):
         context.alarm.refuse(context, context.step, report)
 
 
-def _bad_step(replayer, context, *tensors):
+def _bad_step(replayer, context, updated, *tensors):
     """py_function target: an error here would fail the user's step."""
     if context.alarm is not None:
         context.alarm.raised = True
     with failsafe.fail_open(replayer.scope.note, "keeping a failed step for its replay"):
-        replayer.bad_step(context, *tensors)
+        replayer.bad_step(context, *tensors, updated=updated)
 
 
 def restore(variables, saved):

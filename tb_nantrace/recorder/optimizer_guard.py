@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tb_nantrace.recorder import compat, failsafe, guard, instrument, registry
+from tb_nantrace.recorder import compat, failsafe, guard, instrument, registry, update_undo
 
 _Optimizer = keras.optimizers.Optimizer
 _LossScaleOptimizer = keras.optimizers.LossScaleOptimizer
@@ -121,9 +121,14 @@ def _guard_update(recording, self, update, grads, trainable_variables):
         proceed = finite if alarm is None else tf.logical_and(finite, alarm.clear())
         probe = context.probe if context is not None else None
         variables = trainable_variables or compat.optimizer_variables(self)
+        undo = None
+        if alarm is not None:
+            undo = update_undo.UpdateUndo.keep(self, variables, recording.snapshots.memory_bytes,
+                                               recording.note)
         if probe is not None:
             context.measure(functools.partial(probe.observe_gradients, grads=grads, variables=variables))
-            before = [tf.convert_to_tensor(v) for v in variables]
+            before = (undo.before(variables) if undo is not None
+                      else [tf.convert_to_tensor(v) for v in variables])
 
     guard_mode = not recording.scope.checks_graph_ops()
 
@@ -132,7 +137,7 @@ def _guard_update(recording, self, update, grads, trainable_variables):
             update.in_branch(grads, trainable_variables)
         return tf.no_op()
 
-    def refuse():
+    def refuse(updated=False):
         # The one place a bad step leaves the graph (a py_function that runs
         # only then): the check verdict rides on this cond, no second one.
         with instrument.uninstrumented():
@@ -144,7 +149,8 @@ def _guard_update(recording, self, update, grads, trainable_variables):
                     alarm.refuse(None, step, report)
             else:
                 context.gradient_variables = [v for v, g in zip(variables, grads) if g is not None]
-                guard.report_bad_step(recording.replayer, context, gradients=present)
+                guard.report_bad_step(recording.replayer, context, gradients=present,
+                                      updated=updated)
         return tf.no_op()
 
     tf.cond(proceed, apply, refuse)
@@ -158,9 +164,12 @@ def _guard_update(recording, self, update, grads, trainable_variables):
         with instrument.uninstrumented():
             # The updated state: finite gradients can still give non-finite
             # weights (Adam with epsilon=0 on a zero gradient, an overflow).
+            weights_finite = instrument.all_finite([tf.convert_to_tensor(v) for v in variables])
             notify = functools.partial(tf.py_function, alarm.note_corrupt, [step], Tout=[])
-            tf.cond(instrument.all_finite([tf.convert_to_tensor(v) for v in variables]), tf.no_op,
-                    functools.partial(_mark_corrupt, alarm, step, notify))
+            tf.cond(weights_finite, tf.no_op,
+                    functools.partial(_update_failed, alarm, step, notify, undo, refuse))
+        if context is not None and undo is not None:
+            context.refused = tf.logical_or(context.refused, tf.logical_not(weights_finite))
     if probe is not None:
         # Weights are read when the health row is built, after this cond
         # (automatic control dependencies order it): once, not per branch.
@@ -177,9 +186,16 @@ def _report_refused_update(recording, alarm, step):
     tf.py_function(refused, [step], Tout=[])
 
 
-def _mark_corrupt(alarm, step, notify):
-    alarm.mark_corrupt(step, notify)
-    return tf.no_op()
+def _update_failed(alarm, step, notify, undo, refuse):
+    """The failing branch of the updated-state check: put the state before
+    the update back and refuse the step, whose replay then names the
+    optimizer's op (update_undo.py); without a held copy, mark the state
+    corrupt (the host reports the update and stops)."""
+    if undo is None:
+        alarm.mark_corrupt(step, notify)
+        return tf.no_op()
+    undo.put_back()
+    return refuse(updated=True)
 
 
 def _apply_across_replicas(recording, optimizer, original, present, grads, trainable_variables):

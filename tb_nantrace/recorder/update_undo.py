@@ -1,0 +1,68 @@
+"""Put back an update that made finite weights non-finite, so that the step
+can be replayed and the optimizer's op named.
+
+Finite gradients can still give non-finite weights: the optimizer's own
+arithmetic did it (Adam with epsilon=0 on a gradient of exactly 0, a
+learning-rate schedule that goes NaN past its horizon, weight decay, an
+overflow). Exact mode names that op because it checks every op of the
+update. The default mode finds it the way it finds every other origin: it
+replays the failed step op by op from the state before the step. The update
+has overwritten that state, so the guarded step holds the values of the
+update's variables (weights, optimizer slots and step counter) from before
+the update, and only when a weight is non-finite after it puts them back,
+on the device.
+
+Holding them costs no extra op on a healthy step: TensorFlow writes each
+update into a new buffer while an older value is still held (copy on
+write), so the cost is one copy of the optimizer's state per step, in
+memory and bandwidth. Above the recording's memory budget
+(`record(snapshot_memory_mb=...)`) nothing is held, the recording says so
+once, and such an incident names the update (`nonfinite_update`) without
+its op.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tb_nantrace.recorder import guard
+
+
+def update_variables(optimizer, trainable):
+    """Every variable the optimizer's update may write: the trained weights
+    and the optimizer's own (slots, step counter, EMA copies), each once."""
+    seen, found = set(), []
+    for variable in list(trainable) + list(getattr(optimizer, "variables", ())):
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            found.append(variable)
+    return found
+
+
+class UpdateUndo:
+    """Trace time: the update's variables, read before the update."""
+
+    def __init__(self, variables):
+        self.variables = variables
+        self.values = guard.snapshot(variables)  # held across the update
+
+    @classmethod
+    def keep(cls, optimizer, trainable, budget_bytes, note):
+        """An UpdateUndo, or None (and a note) when the copy would exceed
+        `budget_bytes`."""
+        variables = update_variables(optimizer, trainable)
+        size = sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in variables)
+        if size > budget_bytes:
+            note(f"the optimizer state ({size / 2 ** 20:.1f} MB) is above "
+                 f"record(snapshot_memory_mb={budget_bytes / 2 ** 20:g}): an update that makes "
+                 "the weights non-finite is reported without its op, and stops training")
+            return None
+        return cls(variables)
+
+    def before(self, variables):
+        """The held values of `variables` (a subset of the update's)."""
+        index = {id(v): i for i, v in enumerate(self.variables)}
+        return [self.values[index[id(v)]] for v in variables]
+
+    def put_back(self):
+        """Graph ops (for the failing branch): the state before the update."""
+        return guard.restore(self.variables, self.values)
