@@ -87,3 +87,20 @@ def keras_fit_locals(model):
             return {name: f_locals.get(name) for name in names}
         frame = frame.f_back
     return None
+
+
+def unlowered(cond_result):
+    """Keep a failure-only `tf.cond` as one If op. TensorFlow lowers a cond
+    into Switch/Merge nodes (cond_v2 sets `_lower_using_switch_merge`):
+    cheap for a branch taken every step, but one Switch node runs per input
+    the branches capture, on every step, taken or not. A branch that runs
+    only on failure and captures many tensors (the state a failed step puts
+    back) costs less as one If op (TF 2.16-2.21; XLA compiles either)."""
+    from tensorflow.core.framework import attr_value_pb2
+
+    op = getattr(cond_result, "op", cond_result)
+    while op.type not in ("If", "StatelessIf") and op.inputs:
+        op = op.inputs[0].op
+    if op.type in ("If", "StatelessIf"):
+        op._set_attr("_lower_using_switch_merge", attr_value_pb2.AttrValue(b=False))
+    return cond_result

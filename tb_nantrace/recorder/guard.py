@@ -1,12 +1,12 @@
 """The cheap per-step guard: did anything go non-finite in this step?
 
-Inside the traced step it checks the batch, the loss and the gradients
-before they are applied (a few reductions, no host sync, no extra branch in
-the common case: the verdict rides on the cond the optimizer guard needs
-anyway). A bad step applies no update and hands its batch, and the values
-its forward pass may have changed (BatchNorm statistics, RNG seeds,
-metrics) from before the step, to the Python side, which puts those values
-back and then replays exactly that step op by op (replay.py).
+At the end of the traced step it checks the batch, the loss and the
+updated weights with one reduction (a sum: NaN or Inf anywhere makes it
+non-finite), and a single cond whose failing branch runs only then: it
+confirms with an exact check, puts back the update (update_undo.py) and
+the values the forward pass changed (BatchNorm statistics, RNG seeds,
+metrics), and hands the step's batch to the Python side, which replays
+exactly that step op by op (replay.py). No host sync on a healthy step.
 """
 
 import dataclasses
@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 
 import tensorflow as tf
 
-from tb_nantrace.recorder import failsafe, instrument
+from tb_nantrace.recorder import compat, failsafe, instrument
 
 
 @dataclasses.dataclass
@@ -25,8 +25,8 @@ class StepContext:
     step: Any                      # int64 tensor: the step when it began
     batch_leaves: List[Any]        # tensors of the batch, flattened
     batch_structure: Any = None    # to rebuild the batch for the replay
-    finite_checks: List[Any] = dataclasses.field(default_factory=list)
-    checks_reported: int = 0       # finite_checks already covered by a report
+    checked: List[Any] = dataclasses.field(default_factory=list)  # tensors the step's check covers
+    checks_reported: int = 0       # `checked` already covered by the optimizer guard's cond
     owner: Optional[Any] = None    # the Keras model being stepped
     probe: Optional[Any] = None    # health.HealthProbe of the model, if any
     health: List[Any] = dataclasses.field(default_factory=list)  # builders of the health row
@@ -38,6 +38,8 @@ class StepContext:
     alarm: Optional[Any] = None    # alarm.StepAlarm of the owner (sticky refusal)
     capture_index: int = -1        # this trace's slot in the alarm's batch capture
     refused: Optional[Any] = None  # bool tensor: the update was refused
+    undo: Optional[Any] = None     # update_undo.UpdateUndo: the update, applied unchecked
+    gradients: List[Any] = dataclasses.field(default_factory=list)  # handed over with a failure
 
     def measure(self, build):
         """Add `build(values)` to the health row; its ops are made when the
@@ -87,38 +89,47 @@ def restore(variables, saved):
     return tf.no_op()
 
 
-def all_checks(checks):
-    return checks[0] if len(checks) == 1 else tf.reduce_all(tf.stack(checks))
-
-
 def finish_step(replayer, context, outputs):
-    """After the step: write its health row, and report it if a check that
-    the optimizer guard did not already cover failed (e.g. a loss under a
-    LossScaleOptimizer, which applies its own updates)."""
+    """After the step: write its health row, and check what the optimizer
+    guard's cond did not cover: the batch, the loss and the updated weights
+    of a step updated unchecked (optimizer_guard._update_then_check), or a
+    loss under a LossScaleOptimizer, which applies its own updates. One
+    reduction on a healthy step; the failing branch confirms and handles."""
     with instrument.uninstrumented():
+        unchecked = context.checked[context.checks_reported:]
+        fine = instrument.finite_sum(unchecked) if unchecked else None
         if context.probe is not None and context.health:
-            verdict = context.verdict
-            if verdict is None and context.finite_checks:
-                verdict = all_checks(context.finite_checks)
+            verdict = context.verdict if context.verdict is not None else fine
             context.probe.write_row(context.health, context.step, verdict)
-        unreported = context.finite_checks[context.checks_reported:]
         waits = [t for t in tf.nest.flatten(outputs) if isinstance(t, (tf.Tensor, tf.Operation))]
         waits += instrument.OpCallback.checks_done()
         with tf.control_dependencies(waits):
-            if unreported:
-                fine = all_checks(unreported)
+            if unchecked:
                 if context.alarm is not None:
                     fine = tf.logical_and(fine, context.alarm.clear())
-
-                def refuse():
-                    report_bad_step(replayer, context)
-                    return tf.no_op()
-
-                tf.cond(fine, tf.no_op, refuse)
-                refused = tf.logical_not(fine)
-                if context.refused is not None:
-                    refused = tf.logical_or(refused, context.refused)
-                context.refused = refused
+                compat.unlowered(tf.cond(fine, tf.no_op,
+                                         functools.partial(_confirm_failure, replayer, context, unchecked)))
             if context.refused is not None and context.restorable:
                 tf.cond(context.refused, functools.partial(restore, context.restorable, context.saved),
                         tf.no_op)
+
+
+def _confirm_failure(replayer, context, unchecked):
+    """The failing branch of the step's check (it runs only then). The
+    cheap check is a sum, which finite values can overflow: the exact check
+    decides. A real failure (or a step refused while an earlier one is not
+    handled) puts back the update and what the forward pass changed, and
+    hands the step to the replay."""
+    fine = instrument.all_finite(unchecked)
+    if context.alarm is not None:
+        fine = tf.logical_and(fine, context.alarm.clear())
+
+    def failed():
+        if context.undo is not None:
+            context.undo.put_back()
+        restore(context.restorable, context.saved)
+        report_bad_step(replayer, context, gradients=context.gradients)
+        return tf.no_op()
+
+    tf.cond(fine, tf.no_op, failed)
+    return tf.no_op()

@@ -187,15 +187,17 @@ class HealthProbe:
         if total:
             self.put(values, "grad_norm", "", _sum(total))
 
-    def observe_weights(self, values, variables, before):
+    def observe_weights(self, values, variables, before, after=None):
         """Weight norm and update/weight ratio per layer after an update,
-        from the values `before` it (both as l2_loss halves; see read())."""
+        from the values `before` it (both as l2_loss halves; see read()) and
+        `after` it (read here if not given)."""
         per_layer = {}
-        for variable, old in zip(variables, before):
+        after = after or [None] * len(variables)
+        for variable, old, new in zip(variables, before, after):
             layer = self.variable_layer.get(id(variable))
             if layer is None:
                 continue
-            new = tf.cast(tf.convert_to_tensor(variable), tf.float32)
+            new = tf.cast(tf.convert_to_tensor(variable) if new is None else new, tf.float32)
             weights, updates = per_layer.setdefault(layer, ([], []))
             weights.append(tf.nn.l2_loss(new))
             updates.append(tf.nn.l2_loss(new - tf.cast(old, tf.float32)))

@@ -112,6 +112,22 @@ def dense_values(tensor):
     return tensor.values if isinstance(tensor, tf.IndexedSlices) else tensor
 
 
+def finite_sum(tensors):
+    """One cheap verdict over many tensors: is the float32 sum of all their
+    values finite? A NaN or Inf anywhere makes it non-finite (one reduction
+    per tensor, where all_finite makes two and a boolean copy). Finite
+    values can also overflow the sum: a False must be confirmed with
+    all_finite before acting on it."""
+    sums = []
+    for tensor in tensors:
+        tensor = dense_values(tensor)
+        if tensor.dtype in (tf.float16, tf.bfloat16):
+            tensor = tf.cast(tensor, tf.float32)  # a float16 sum overflows at 65504
+        total = tf.reduce_sum(tensor)
+        sums.append(total if total.dtype == tf.float32 else tf.cast(total, tf.float32))
+    return tf.math.is_finite(sums[0] if len(sums) == 1 else tf.add_n(sums))
+
+
 def all_finite(tensors):
     checks = [tf.reduce_all(tf.math.is_finite(t)) for t in tensors]
     return checks[0] if len(checks) == 1 else tf.reduce_all(tf.stack(checks))

@@ -1,10 +1,15 @@
-"""The optimizer guard: a non-finite update is never applied.
+"""The optimizer guard: a non-finite update never stays applied.
 
-Inside `record()`, every Keras optimizer's `apply` runs under
-`cond(all checks finite, apply, refuse)`: the step's only extra branch. The
-refusing branch is the one place a bad step leaves the graph (a
-py_function, guard.report_bad_step). After the update a flag records
-whether every weight is still finite (state_guard.py).
+Inside a recorded `model.fit`, a Keras optimizer's `apply` holds the values
+of the variables it updates from before the update (update_undo.py) and
+applies it with no branch; the end of the step (guard.finish_step) checks
+the batch, the loss and the updated weights in one reduction, and only a
+failure puts the held values back and hands the step to the replay. A
+non-finite gradient makes the weights it updates non-finite, so it is seen
+there, at its own step. Where no copy can be held (a custom loop, an
+optimizer state above the memory budget) the update runs under
+`cond(all checks finite, apply, refuse)` and a check after it marks a
+corrupted state (state_guard.py).
 """
 
 import contextlib
@@ -109,22 +114,62 @@ def _guard_update(recording, self, update, grads, trainable_variables):
     context = recording.scope.step_context()
     owner = context.owner if context is not None else self
     alarm = recording.state.alarm(owner, create=False)
+    variables = trainable_variables or compat.optimizer_variables(self)
+    undo = None
+    if alarm is not None:
+        with instrument.uninstrumented():
+            undo = update_undo.UpdateUndo.keep(self, variables, recording.snapshots.memory_bytes,
+                                               recording.note)
+    if context is not None and undo is not None:
+        _update_then_check(recording, context, update, undo, grads, trainable_variables, variables)
+        return None
+    _check_then_update(recording, self, owner, alarm, context, update, undo, grads,
+                       trainable_variables, variables)
+    return None
+
+
+def _update_then_check(recording, context, update, undo, grads, trainable_variables, variables):
+    """A Keras step whose update can be put back (update_undo.py): no branch
+    and no gradient check before the update. The update is applied; the end
+    of the step (guard.finish_step) checks the batch, the loss and the
+    updated weights in one reduction, and only a failure puts the state
+    before the update back. A non-finite gradient makes the weights it
+    updates non-finite, so it is seen there, at its own step."""
+    guard_mode = not recording.scope.checks_graph_ops()
+    with instrument.unregistered() if guard_mode else contextlib.nullcontext():
+        update(grads, trainable_variables)
+    present = [(v, g) for v, g in zip(variables, grads) if g is not None]
+    with instrument.uninstrumented():
+        after = [tf.convert_to_tensor(v) for v in variables]  # ordered after the update
+    context.checked.extend(after)
+    context.undo = undo
+    context.gradients = [g for _, g in present]
+    context.gradient_variables = [v for v, _ in present]
+    probe = context.probe
+    if probe is not None:
+        context.measure(functools.partial(probe.observe_gradients, grads=grads, variables=variables))
+        context.measure(functools.partial(probe.observe_weights, variables=variables,
+                                          before=undo.before(variables), after=after))
+
+
+def _check_then_update(recording, self, owner, alarm, context, update, undo, grads,
+                       trainable_variables, variables):
+    """A custom loop, or a model whose optimizer state is above the memory
+    budget for a copy: the update runs under `cond(all checks finite,
+    apply, refuse)`, so that a non-finite gradient is never applied; then a
+    check of the updated weights puts the update back (with a copy) or
+    marks the state corrupt (without)."""
+    present = [g for g in grads if g is not None]
     with instrument.uninstrumented():
         step = recording.steps.step_tensor()
         # Every op check of this step reports before the guard decides, so
         # the incident names the op, not just "bad gradients".
         with tf.control_dependencies(instrument.OpCallback.checks_done()):
-            checks = list(context.finite_checks) if context is not None else []
-            checks.append(instrument.all_finite(present))
-            finite = guard.all_checks(checks)
+            checked = list(context.checked) if context is not None else []
+            finite = instrument.all_finite(checked + present)
         # Sticky: while a refused step is not handled, nothing is applied.
         proceed = finite if alarm is None else tf.logical_and(finite, alarm.clear())
         probe = context.probe if context is not None else None
-        variables = trainable_variables or compat.optimizer_variables(self)
-        undo = None
-        if alarm is not None:
-            undo = update_undo.UpdateUndo.keep(self, variables, recording.snapshots.memory_bytes,
-                                               recording.note)
         if probe is not None:
             context.measure(functools.partial(probe.observe_gradients, grads=grads, variables=variables))
             before = (undo.before(variables) if undo is not None
@@ -156,7 +201,7 @@ def _guard_update(recording, self, update, grads, trainable_variables):
     tf.cond(proceed, apply, refuse)
     update.made = True
     if context is not None:
-        context.checks_reported = len(context.finite_checks)
+        context.checks_reported = len(context.checked)
         context.verdict = finite
         context.refused = tf.logical_not(proceed)
     if alarm is not None:
@@ -174,7 +219,6 @@ def _guard_update(recording, self, update, grads, trainable_variables):
         # Weights are read when the health row is built, after this cond
         # (automatic control dependencies order it): once, not per branch.
         context.measure(functools.partial(probe.observe_weights, variables=variables, before=before))
-    return None
 
 
 def _report_refused_update(recording, alarm, step):

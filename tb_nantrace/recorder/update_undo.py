@@ -43,7 +43,7 @@ class UpdateUndo:
 
     def __init__(self, variables):
         self.variables = variables
-        self.values = guard.snapshot(variables)  # held across the update
+        self.values = [tf.convert_to_tensor(v) for v in variables]  # held across the update
 
     @classmethod
     def keep(cls, optimizer, trainable, budget_bytes, note):
