@@ -136,12 +136,8 @@ def test_under_skip_a_put_back_update_lets_training_go_on_with_finite_weights(tm
     assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
-def test_a_guarded_custom_loop_names_the_optimizer_op(tmp_path):
-    keras.utils.set_random_seed(7)
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((16, 3)).astype("float32")
-    y = rng.standard_normal((16, 2)).astype("float32")
-    model = _adam_without_epsilon()
+def _guarded_custom_step(model):
+    """A custom training loop's step, wrapped in nantrace.guard."""
     optimizer, loss_fn = model.optimizer, model.loss
 
     @nantrace.guard
@@ -153,6 +149,20 @@ def test_a_guarded_custom_loop_names_the_optimizer_op(tmp_path):
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
+    return train_step
+
+
+def _loop_batch():
+    keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(7)
+    return (rng.standard_normal((16, 3)).astype("float32"),
+            rng.standard_normal((16, 2)).astype("float32"))
+
+
+def test_a_guarded_custom_loop_names_the_optimizer_op(tmp_path):
+    x, y = _loop_batch()
+    model = _adam_without_epsilon()
+    train_step = _guarded_custom_step(model)
     with nantrace.record(str(tmp_path)) as recording:
         with pytest.raises(nantrace.NonFiniteError):
             train_step(x, y)
@@ -160,3 +170,41 @@ def test_a_guarded_custom_loop_names_the_optimizer_op(tmp_path):
     assert (incident["step"], incident["phase"], incident["op"]["type"], incident["layer"]) == (
         0, "optimizer", "RealDiv", "head")
     assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+# Without memory for the copy (snapshot_memory_mb=0) ------------------------------
+
+
+def test_without_memory_for_the_pre_update_copy_a_nonfinite_update_is_reported_and_stops(tmp_path):
+    """No copy of the optimizer state is held (update_undo.py), so the
+    update cannot be put back or replayed: the incident names the update,
+    and training stops even under skip."""
+    keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((64, 3)).astype("float32")
+    y = rng.standard_normal((64, 2)).astype("float32")
+    model = _adam_without_epsilon()
+    with nantrace.record(str(tmp_path), on_nan="skip", snapshot_memory_mb=0) as recording:
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    (incident,) = recording.incidents
+    assert (incident["step"], incident["phase"], incident["layer"]) == (0, "optimizer", "head")
+    assert int(model.optimizer.iterations.numpy()) == 1
+    assert incident["cause"]["code"] == "nonfinite_update"
+    assert "epsilon=0.0" in incident["cause"]["summary"]
+    assert incident["variable"].endswith("head/kernel")
+    assert any("snapshot_memory_mb=0" in note for note in recording.notes)
+
+
+def test_guarded_custom_loop_without_memory_for_the_copy_sees_a_nonfinite_update(tmp_path):
+    x, y = _loop_batch()
+    model = _adam_without_epsilon()
+    train_step = _guarded_custom_step(model)
+    steps_run = 0
+    with nantrace.record(str(tmp_path / "loop"), on_nan="skip", snapshot_memory_mb=0) as recording:
+        for _ in range(4):
+            train_step(x, y)
+            steps_run += 1
+    (incident,) = recording.incidents
+    assert (incident["step"], incident["phase"], incident["layer"]) == (0, "optimizer", "head")
+    assert incident["cause"]["code"] == "nonfinite_update"
+    assert steps_run == 0  # the loop ended in step 0's call, even under on_nan="skip"
