@@ -53,16 +53,14 @@ def snapshot(variables):
     return [tf.identity(v.value if hasattr(v, "value") else v) for v in variables]
 
 
-def report_bad_step(replayer, context, gradients=(), updated=False):
+def report_bad_step(replayer, context, gradients=()):
     """Graph ops (for a cond's failing branch) that hand the step, its batch,
     the saved state and the gradients (if the optimizer guard has them) to
-    `replayer.bad_step`; they run only then. `updated`: the update was
-    applied and made the weights non-finite (then put back). With an alarm,
-    only the first refused step reports (later ones are refused while it is
-    handled)."""
+    `replayer.bad_step`; they run only then. With an alarm, only the first
+    refused step reports (later ones are refused while it is handled)."""
 
     def report():
-        target = functools.partial(_bad_step, replayer, context, updated)
+        target = functools.partial(_bad_step, replayer, context)
         tensors = [context.step] + list(context.batch_leaves) + list(context.saved)
         tf.py_function(target, tensors + [instrument.dense_values(g) for g in gradients], Tout=[])
 
@@ -72,12 +70,12 @@ def report_bad_step(replayer, context, gradients=(), updated=False):
         context.alarm.refuse(context, context.step, report)
 
 
-def _bad_step(replayer, context, updated, *tensors):
+def _bad_step(replayer, context, *tensors):
     """py_function target: an error here would fail the user's step."""
     if context.alarm is not None:
         context.alarm.raised = True
     with failsafe.fail_open(replayer.scope.note, "keeping a failed step for its replay"):
-        replayer.bad_step(context, *tensors, updated=updated)
+        replayer.bad_step(context, *tensors)
 
 
 def restore(variables, saved):

@@ -6,9 +6,10 @@ applies it with no branch; the end of the step (guard.finish_step) checks
 the batch, the loss and the updated weights in one reduction, and only a
 failure puts the held values back and hands the step to the replay. A
 non-finite gradient makes the weights it updates non-finite, so it is seen
-there, at its own step. Where no copy can be held (a custom loop, an
-optimizer state above the memory budget) the update runs under
-`cond(all checks finite, apply, refuse)` and a check after it marks a
+there, at its own step. In a `nantrace.guard` loop (no end of a Keras
+step to check at), and where no copy can be held (an optimizer state above
+the memory budget), the update runs under `cond(all checks finite, apply,
+refuse)`; a check after it puts the update back (with a copy) or marks a
 corrupted state (state_guard.py).
 """
 
@@ -154,8 +155,8 @@ def _update_then_check(recording, context, update, undo, grads, trainable_variab
 
 def _check_then_update(recording, self, owner, alarm, context, update, undo, grads,
                        trainable_variables, variables):
-    """A custom loop, or a model whose optimizer state is above the memory
-    budget for a copy: the update runs under `cond(all checks finite,
+    """A `nantrace.guard` loop, or a model whose optimizer state is above the
+    memory budget for a copy: the update runs under `cond(all checks finite,
     apply, refuse)`, so that a non-finite gradient is never applied; then a
     check of the updated weights puts the update back (with a copy) or
     marks the state corrupt (without)."""
@@ -182,7 +183,7 @@ def _check_then_update(recording, self, owner, alarm, context, update, undo, gra
             update.in_branch(grads, trainable_variables)
         return tf.no_op()
 
-    def refuse(updated=False):
+    def refuse():
         # The one place a bad step leaves the graph (a py_function that runs
         # only then): the check verdict rides on this cond, no second one.
         with instrument.uninstrumented():
@@ -194,8 +195,7 @@ def _check_then_update(recording, self, owner, alarm, context, update, undo, gra
                     alarm.refuse(None, step, report)
             else:
                 context.gradient_variables = [v for v, g in zip(variables, grads) if g is not None]
-                guard.report_bad_step(recording.replayer, context, gradients=present,
-                                      updated=updated)
+                guard.report_bad_step(recording.replayer, context, gradients=present)
         return tf.no_op()
 
     tf.cond(proceed, apply, refuse)
@@ -213,8 +213,6 @@ def _check_then_update(recording, self, owner, alarm, context, update, undo, gra
             notify = functools.partial(tf.py_function, alarm.note_corrupt, [step], Tout=[])
             tf.cond(weights_finite, tf.no_op,
                     functools.partial(_update_failed, alarm, step, notify, undo, refuse))
-        if context is not None and undo is not None:
-            context.refused = tf.logical_or(context.refused, tf.logical_not(weights_finite))
     if probe is not None:
         # Weights are read when the health row is built, after this cond
         # (automatic control dependencies order it): once, not per branch.
@@ -239,7 +237,7 @@ def _update_failed(alarm, step, notify, undo, refuse):
         alarm.mark_corrupt(step, notify)
         return tf.no_op()
     undo.put_back()
-    return refuse(updated=True)
+    return refuse()
 
 
 def _apply_across_replicas(recording, optimizer, original, present, grads, trainable_variables):

@@ -39,7 +39,6 @@ class PendingReplay(typing.NamedTuple):
     replay_wanted: bool  # False past the incident cap or when the step is already pending
     saved: typing.Any  # pre-step values of context.restorable
     gradients: typing.Any = ()  # the refused gradients (the guard's evidence), if handed over
-    updated: bool = False  # the update made the weights non-finite (and was put back)
 
 
 class Replayer:
@@ -60,11 +59,10 @@ class Replayer:
     def register_step_function(self, owner, step_function):
         self._step_functions[id(owner)] = step_function
 
-    def bad_step(self, context, step, *tensors, updated=False):
+    def bad_step(self, context, step, *tensors):
         """A guarded Keras step went non-finite (py_function, only then):
         `tensors` are its batch, its state from before the step, then (from
-        the optimizer guard) its gradients; `updated`: its update made the
-        weights non-finite."""
+        the optimizer guard) its gradients."""
         step = int(step.numpy())
         arrays = [t.numpy() for t in tensors]
         n_batch, n_saved = len(context.batch_leaves), len(context.saved)
@@ -77,7 +75,7 @@ class Replayer:
             replay_wanted = self.incidents.accepts(step) and not any(
                 p.step == step for p in self._pending if p.replay_wanted)
             self._pending.append(PendingReplay(context, step, batch, replay_wanted, saved,
-                                               arrays[n_batch + n_saved:], updated))
+                                               arrays[n_batch + n_saved:]))
 
     def refused_update(self, step):
         """A `nantrace.guard` call's update was refused: replay the call."""
@@ -91,7 +89,7 @@ class Replayer:
         call replays `step_function(*args, **kwargs)`."""
         with self._lock:
             pending, self._pending = self._pending, []
-        for context, step, arrays, replay_wanted, saved, gradients, updated in pending:
+        for context, step, arrays, replay_wanted, saved, gradients in pending:
             if context is not None:
                 with instrument.uninstrumented():
                     for variable, value in zip(context.restorable, saved):
@@ -113,7 +111,7 @@ class Replayer:
 
             if incident is None:
                 self._not_reproduced(context, step, gradients, second_replay() if wanted else None,
-                                     wanted, updated)
+                                     wanted)
             elif wanted and context is not None:
                 self.analyzer.keras_step(incident, context, step, arrays, function,
                                          self._found_outputs or [], second_replay)
@@ -170,7 +168,7 @@ class Replayer:
         finally:
             snapshots.assign(restorable, saved)
 
-    def _not_reproduced(self, context, step, gradients, second, analyzed, updated=False):
+    def _not_reproduced(self, context, step, gradients, second, analyzed):
         """The guard refused the step but the replay stayed finite: the
         incident names no op; it carries the guard's evidence instead."""
         site = self.sites.add_guard()
@@ -179,12 +177,8 @@ class Replayer:
         bad = [(name, g) for name, g in zip(names, gradients) if not np.isfinite(g).all()]
         site.op_type, site.phase, site.layer = "", "other", None
         site.output_names = [f"gradient of {name}" for name, _ in bad]
-        if updated:
-            seen, bad = "finite gradients whose update made the weights non-finite", []
-        elif bad:
-            seen = f"non-finite gradients of {len(bad)} variable(s) ({', '.join(n for n, _ in bad[:3])})"
-        else:
-            seen = "a non-finite batch, loss or gradient"
+        seen = (f"non-finite gradients of {len(bad)} variable(s) ({', '.join(n for n, _ in bad[:3])})"
+                if bad else "a non-finite batch, loss or updated weight")
         site.note = (f"not reproduced: the guard saw {seen} at this step, but replaying the step "
                      "eagerly from the restored pre-step state stayed finite (nondeterministic ops, "
                      "state the replay cannot restore, or a hardware fault); no op is named")
