@@ -38,12 +38,17 @@ def state_variables(model):
         if owner is not None and getattr(owner, "built", False):
             found += list(owner.variables)
     found += list(model.metrics_variables)
-    seen, unique = set(), []
-    for variable in found:
+    return unique(found)
+
+
+def unique(variables):
+    """Each variable once, in first-seen order."""
+    seen, found = set(), []
+    for variable in variables:
         if id(variable) not in seen:
             seen.add(id(variable))
-            unique.append(variable)
-    return unique
+            found.append(variable)
+    return found
 
 
 def _optimizer_variable_count(model):

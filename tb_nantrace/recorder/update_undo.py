@@ -12,30 +12,24 @@ update's variables (weights, optimizer slots and step counter) from before
 the update, and only when a weight is non-finite after it puts them back,
 on the device.
 
-Holding them costs no extra op on a healthy step: TensorFlow writes each
-update into a new buffer while an older value is still held (copy on
-write), so the cost is one copy of the optimizer's state per step, in
-memory and bandwidth. Above the recording's memory budget
+Holding them costs one read per variable on a healthy step: TensorFlow
+writes each update into a new buffer while an older value is still held
+(copy on write), so the rest of the cost is one copy of the optimizer's
+state per step, in memory and bandwidth. Above the recording's memory budget
 (`record(snapshot_memory_mb=...)`) nothing is held, the recording says so
 once, and such an incident names the update (`nonfinite_update`) without
 its op.
 """
 
-import numpy as np
 import tensorflow as tf
 
-from tb_nantrace.recorder import guard
+from tb_nantrace.recorder import guard, snapshots
 
 
 def update_variables(optimizer, trainable):
     """Every variable the optimizer's update may write: the trained weights
     and the optimizer's own (slots, step counter, EMA copies), each once."""
-    seen, found = set(), []
-    for variable in list(trainable) + list(getattr(optimizer, "variables", ())):
-        if id(variable) not in seen:
-            seen.add(id(variable))
-            found.append(variable)
-    return found
+    return snapshots.unique(list(trainable) + list(getattr(optimizer, "variables", ())))
 
 
 class UpdateUndo:
@@ -50,7 +44,7 @@ class UpdateUndo:
         """An UpdateUndo, or None (and a note) when the copy would exceed
         `budget_bytes`."""
         variables = update_variables(optimizer, trainable)
-        size = sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in variables)
+        size = snapshots.nbytes(variables)
         if size > budget_bytes:
             note(f"the optimizer state ({size / 2 ** 20:.1f} MB) is above "
                  f"record(snapshot_memory_mb={budget_bytes / 2 ** 20:g}): an update that makes "
