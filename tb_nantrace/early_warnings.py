@@ -77,18 +77,31 @@ class Columns:
         return [(i, self.layers[i]) for i, m in enumerate(self.metrics) if m == metric]
 
 
-def evaluate(metrics, layers, steps, rows, dtype="float32"):
-    """Findings in the rows (numpy [n_steps, n_columns], steps ascending)."""
+def evaluate(metrics, layers, steps, rows, dtype="float32", all_measured=None):
+    """Findings in the rows (numpy [n_steps, n_columns], steps ascending).
+    `all_measured` (per row; default: all) says which rows measured every
+    column: the loss and gradient-norm rules read every row, the per-layer
+    and input rules only those (on the others their columns are NaN)."""
     columns = Columns(metrics, layers)
     steps = np.asarray(steps, dtype=np.int64)
     rows = np.asarray(rows, dtype=np.float64)
     if rows.ndim != 2 or len(steps) == 0:
         return []
+    full = np.ones(len(steps), bool) if all_measured is None else np.asarray(all_measured, bool)
     found = []
-    for rule in (_exploding_gradient, _loss_spike, _unscaled_inputs, _high_learning_rate,
-                 _saturated_probability, _dead_relu, _approaching_overflow):
+    for rule in (_exploding_gradient, _loss_spike):
         found.extend(rule(columns, steps, rows, dtype))
+    for rule in (_unscaled_inputs, _high_learning_rate, _saturated_probability, _dead_relu,
+                 _approaching_overflow):
+        found.extend(rule(columns, steps[full], rows[full], dtype))
     return found
+
+
+def _in_a_row(count, steps):
+    """'N steps', or where the rows are sampled, 'N measured steps in a row'."""
+    if len(steps) and int(steps[-1]) - int(steps[0]) == count - 1:
+        return f"{count} steps"
+    return f"{count} measured steps in a row"
 
 
 def _exploding_gradient(columns, steps, rows, dtype):
@@ -246,7 +259,8 @@ def _high_learning_rate(columns, steps, rows, dtype):
             return [Finding(
                 "high_learning_rate", int(steps[i]), layer, "update_ratio",
                 f"each update changes layer {layer}'s weights by {_fmt(series[i])} of "
-                f"their norm for {UPDATE_STEPS} steps (healthy: ~0.001; threshold: "
+                f"their norm for {_in_a_row(UPDATE_STEPS, steps[first:i + 1])} (steps "
+                f"{steps[first]}-{steps[i]}; healthy: ~0.001; threshold: "
                 f">= {UPDATE_RATIO:g} for {UPDATE_STEPS} steps): lower the learning rate",
                 [int(v) for v in steps[first:i + 1]], [float(v) for v in series[first:i + 1]])]
     return []
@@ -280,7 +294,8 @@ def _dead_relu(columns, steps, rows, dtype):
         if i is not None:
             found.append(Finding(
                 "dead_relu", int(steps[i]), layer, "act_max_abs",
-                f"every output of ReLU layer {layer} has been exactly 0 for {DEAD_STEPS} steps "
+                f"every output of ReLU layer {layer} has been exactly 0 for "
+                f"{_in_a_row(DEAD_STEPS, steps[i - DEAD_STEPS + 1:i + 1])} "
                 f"(max |x| = 0 at steps {steps[i - DEAD_STEPS + 1]}-{steps[i]}; threshold: "
                 f"{DEAD_STEPS} steps in a row): "
                 "the layer is dead (lower the learning rate, use LeakyReLU/ELU, check init)",
@@ -306,14 +321,18 @@ def _approaching_overflow(columns, steps, rows, dtype):
     return found
 
 
-def at_incident(metrics, layers, steps, rows, step):
+def at_incident(metrics, layers, steps, rows, step, all_measured=None):
     """Findings that hold at the incident's own step (its row of the
     flight-recorder window): a ReLU layer whose every output is exactly 0
     there (max |x| = 0 sees the whole batch) is dead at the incident, even
-    when it died too recently to be a dead_relu warning."""
+    when it died too recently to be a dead_relu warning. Only the rows that
+    measured every column are read (`all_measured`, as in evaluate())."""
     columns = Columns(metrics, layers)
     steps = np.asarray(steps, dtype=np.int64)
     rows = np.asarray(rows, dtype=np.float64)
+    if all_measured is not None and len(all_measured) == len(steps):
+        full = np.asarray(all_measured, bool)
+        steps, rows = steps[full], rows[full]
     at = np.flatnonzero(steps == step)
     if rows.ndim != 2 or not len(at):
         return []

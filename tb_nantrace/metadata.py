@@ -45,6 +45,9 @@ WINDOW_TAG_PREFIX = "nantrace/window/"
 # The window written when a recording ends: its last steps (every step of a
 # short run), under this incident index.
 END_WINDOW = -1
+# Health columns (metric, layer) measured on every row of a window; the
+# others only on rows whose HealthWindow.all_measured is true.
+EVERY_STEP_COLUMNS = frozenset({("loss", ""), ("grad_norm", "")})
 WARNING_TAG_PREFIX = "nantrace/warning/"
 TIMELINE_TAG = "nantrace/timeline"
 

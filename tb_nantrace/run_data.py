@@ -252,6 +252,16 @@ class RunData:
         columns = len(message.metric)
         steps = [int(s) for s in message.steps]
         values = list(message.values)
+        if len(message.all_measured) == len(steps):
+            # A sampled column on a row that did not measure it: null (a gap
+            # in the chart), where a NaN that was measured stays "NaN".
+            sampled = [c for c in range(columns) if (
+                message.metric[c], message.layer[c] if c < len(message.layer) else "")
+                not in metadata.EVERY_STEP_COLUMNS]
+            for row, measured in enumerate(message.all_measured):
+                for c in [] if measured else sampled:
+                    if row * columns + c < len(values):
+                        values[row * columns + c] = None
         return records.strict_jsonable({
             "run": self.run,
             "session": session,

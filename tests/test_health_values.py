@@ -35,14 +35,14 @@ def test_norms_and_update_ratio_match_the_weights(tmp_path):
 
     class KeepWeights(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 4:  # the last of 5 one-step epochs
+            if epoch == 8:  # the last of 9 one-step epochs: a step with every column
                 before_last.update({v.path: v.numpy().copy() for v in model.trainable_variables})
 
     with nantrace.record(str(tmp_path / "run")):
-        model.fit(x, y, batch_size=16, epochs=5, verbose=0, shuffle=False, callbacks=[KeepWeights()])
+        model.fit(x, y, batch_size=16, epochs=9, verbose=0, shuffle=False, callbacks=[KeepWeights()])
 
     timeline = get_json(plugin_client(tmp_path), "timeline?run=run&stats=last&max_points=100")
-    assert timeline["steps"][-1] == 4
+    assert timeline["steps"][-1] == 8
     squares = {}
     for layer in ("hidden", "out"):
         new = [v.numpy() for v in model.trainable_variables if v.path.split("/")[-2] == layer]
@@ -70,9 +70,10 @@ def test_refused_step_counts_its_nonfinite_gradients(tmp_path):
 
     window = get_json(plugin_client(tmp_path), "window?run=run&incident=0")
     assert window["steps"] == [0, 1, 2]
-    # Dense(4 -> 3): 12 + 3 values; Dense(3 -> 1): 3 + 1.
-    assert series(window, "grad_nonfinite", "hidden")["values"] == [0, 0, 15]
-    assert series(window, "grad_nonfinite", "out")["values"] == [0, 0, 4]
+    # Dense(4 -> 3): 12 + 3 values; Dense(3 -> 1): 3 + 1. Per-layer columns
+    # are measured on sampled steps (0) and on the refused step (2), not on 1.
+    assert series(window, "grad_nonfinite", "hidden")["values"] == [0, None, 15]
+    assert series(window, "grad_nonfinite", "out")["values"] == [0, None, 4]
     assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)
 
 
@@ -91,7 +92,8 @@ def test_relu_statistics_and_a_dead_layer(tmp_path):
     ])
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")  # weights stay put
     with nantrace.record(str(tmp_path / "run")):
-        model.fit(x, y, batch_size=16, epochs=8, verbose=0, shuffle=False)
+        # Per-layer columns every 8 steps: 5 measurements of the dead layer.
+        model.fit(x, y, batch_size=16, epochs=33, verbose=0, shuffle=False)
 
     alive = np.maximum(x @ model.get_layer("alive").kernel.numpy() + model.get_layer("alive").bias.numpy(), 0)
     client = plugin_client(tmp_path)
@@ -116,8 +118,11 @@ def test_health_every_n_steps_keeps_the_failing_step(tmp_path):
         model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
 
     window = get_json(plugin_client(tmp_path), "window?run=run&incident=0")
-    assert window["steps"] == [0, 4, 6]
-    assert series(window, "grad_nonfinite", "out")["values"] == [0, 0, 4]
+    assert window["steps"] == [0, 1, 2, 3, 4, 5, 6]
+    assert series(window, "grad_nonfinite", "out")["values"] == [0, None, None, None, 0, None, 4]
+    # The loss is measured on every step (finite before the failing one).
+    loss = series(window, "loss", None)["values"]
+    assert all(isinstance(v, float) for v in loss[:6]) and loss[6] is not None
 
 
 @pytest.mark.parametrize("health", [0, -2, 1.5, "often"])

@@ -29,7 +29,8 @@ class StepContext:
     checks_reported: int = 0       # `checked` already covered by the optimizer guard's cond
     owner: Optional[Any] = None    # the Keras model being stepped
     probe: Optional[Any] = None    # health.HealthProbe of the model, if any
-    health: List[Any] = dataclasses.field(default_factory=list)  # builders of the health row
+    health: List[Any] = dataclasses.field(default_factory=list)  # builders of the sampled columns
+    health_every_step: List[Any] = dataclasses.field(default_factory=list)  # of the others
     verdict: Optional[Any] = None  # the optimizer guard's all-finite, once it has decided
     restorable: List[Any] = dataclasses.field(default_factory=list)  # state a bad step gets back
     saved: List[Any] = dataclasses.field(default_factory=list)       # its values before the step
@@ -41,10 +42,10 @@ class StepContext:
     undo: Optional[Any] = None     # update_undo.UpdateUndo: the update, applied unchecked
     gradients: List[Any] = dataclasses.field(default_factory=list)  # handed over with a failure
 
-    def measure(self, build):
+    def measure(self, build, every_step=False):
         """Add `build(values)` to the health row; its ops are made when the
-        row is (finish_step), so a sampled row builds them in one branch."""
-        self.health.append(build)
+        row is (finish_step), so sampled columns are built in one branch."""
+        (self.health_every_step if every_step else self.health).append(build)
 
 
 def snapshot(variables):
@@ -96,9 +97,10 @@ def finish_step(replayer, context, outputs):
     with instrument.uninstrumented():
         unchecked = context.checked[context.checks_reported:]
         fine = instrument.finite_sum(unchecked) if unchecked else None
-        if context.probe is not None and context.health:
+        if context.probe is not None and (context.health or context.health_every_step):
             verdict = context.verdict if context.verdict is not None else fine
-            context.probe.write_row(context.health, context.step, verdict)
+            context.probe.write_row(context.health_every_step, context.health, context.step,
+                                    verdict)
         waits = [t for t in tf.nest.flatten(outputs) if isinstance(t, (tf.Tensor, tf.Operation))]
         waits += instrument.OpCallback.checks_done()
         with tf.control_dependencies(waits):

@@ -1,8 +1,14 @@
 """Per-step health of a Keras model, computed inside the traced step.
 
-Each step writes one row (loss, gradient norms, activation extremes, ...)
-into a ring buffer on the device: no host sync. Every `FLUSH_EVERY` steps,
-and at an incident, the host reads the ring once: the rows feed the sampled
+Each step writes one row into a ring buffer on the device: no host sync.
+The loss and the gradient norm (metadata.EVERY_STEP_COLUMNS) are measured on every step:
+they are what moves first before a NaN, and cost a few ops. The per-layer
+columns (activation extremes, per-layer gradient and weight norms, update
+ratios, input scales: several ops per layer, some passing over a whole
+activation) are measured every `every` steps (LAYER_EVERY by default) and on
+a step the guard refuses, inside one If op; on the other rows they are NaN
+and the row's `all_measured` flag is 0. Every `FLUSH_EVERY` steps, and at an
+incident, the host reads the ring once: the rows feed the sampled
 long-horizon timeline and the early warnings, and the ring itself is the
 flight recorder written with an incident.
 """
@@ -18,6 +24,7 @@ from tb_nantrace.proto import nantrace_pb2
 from tb_nantrace.recorder import compat, instrument, observation
 
 WINDOW = 256       # steps of full-resolution history kept (flight recorder)
+LAYER_EVERY = 8    # default steps between rows with the per-layer columns
 FLUSH_EVERY = 64   # steps between host reads of the ring
 CHUNKS_BEFORE_COARSER = 512  # timeline chunks at one size before they double
 
@@ -75,9 +82,9 @@ def _sum(tensors):
 class HealthProbe:
     """Column layout and device ring buffer of one model."""
 
-    def __init__(self, model, window=WINDOW, every=1, note=None):
+    def __init__(self, model, window=WINDOW, every=LAYER_EVERY, note=None):
         self.window = window
-        self.every = every  # write a row every `every` steps
+        self.every = every  # all columns every `every` steps, EVERY_STEP ones always
         self.note = note  # says which layers are not measured, and why
         self.unmeasured = {}  # layer name -> None, in order
         self._scope = None  # name scope of the row's ops while they are built
@@ -107,7 +114,8 @@ class HealthProbe:
                 self._add(metric, layer.name)
         self.dtype = str(getattr(model, "compute_dtype", "float32"))
         with tf.init_scope():
-            self.ring = tf.Variable(tf.zeros([window, len(self.metrics)]), trainable=False,
+            # The last column is the row's all_measured flag (1.0 or 0.0).
+            self.ring = tf.Variable(tf.zeros([window, len(self.metrics) + 1]), trainable=False,
                                     name="nantrace_health")
             self.ring_steps = tf.Variable(tf.fill([window], tf.constant(-1, tf.int64)),
                                           trainable=False, name="nantrace_health_steps")
@@ -167,10 +175,17 @@ class HealthProbe:
         self.put(values, "input_max_abs", "", largest)
         self.put(values, "input_scale_spread", "", spread)
 
+    def observe_gradient_norm(self, values, grads):
+        """The gradient norm of the whole model (measured on every step)."""
+        halves = [tf.nn.l2_loss(tf.cast(instrument.dense_values(g), tf.float32))
+                  for g in grads if g is not None]
+        if halves:
+            self.put(values, "grad_norm", "", _sum(halves))
+
     def observe_gradients(self, values, grads, variables):
-        """Gradient norms per layer and overall. The non-finite counts are 0
-        whenever the guard lets a step through; a refused step's real counts
-        come from the host (HealthMonitor.note_bad_gradients)."""
+        """Gradient norms per layer. The non-finite counts are 0 whenever the
+        guard lets a step through; a refused step's real counts come from
+        the host (HealthMonitor.note_bad_gradients)."""
         halves = {}  # layer -> [sum(g^2) / 2 per variable]
         for grad, variable in zip(grads, variables):
             if grad is None:
@@ -178,14 +193,9 @@ class HealthProbe:
             layer = self.variable_layer.get(id(variable), "")
             halves.setdefault(layer, []).append(tf.nn.l2_loss(tf.cast(instrument.dense_values(grad), tf.float32)))
         zero = tf.constant(0.0)
-        total = []
         for layer, parts in halves.items():
-            half = _sum(parts)
-            total.append(half)
-            self.put(values, "grad_norm", layer, half)
+            self.put(values, "grad_norm", layer, _sum(parts))
             self.put(values, "grad_nonfinite", layer, zero)
-        if total:
-            self.put(values, "grad_norm", "", _sum(total))
 
     def observe_weights(self, values, variables, before, after=None):
         """Weight norm and update/weight ratio per layer after an update,
@@ -206,12 +216,12 @@ class HealthProbe:
             self.put(values, "weight_norm", layer, weight)
             self.put(values, "update_ratio", layer, _sum(updates) / tf.maximum(weight, 1e-30))
 
-    def write_row(self, builders, step, verdict=None):
-        """Build the row from `builders` and write it: on every step, or
-        with `every` > 1 inside one cond on sampled steps and on a step the
-        guard refused (so an incident's window ends at its own step)."""
+    def write_row(self, every_step, sampled, step, verdict=None):
+        """Build the row and write it: the `every_step` builders' columns on
+        every step, the `sampled` builders' on sampled steps and on a step
+        the guard refused (verdict False), so an incident's row has them."""
         with tf.name_scope("nantrace_health") as self._scope:
-            self._write_row(builders, step, verdict)
+            self._write_row(every_step, sampled, step, verdict)
         self._scope = None
         if self.unmeasured and self.note is not None:
             count = f"{len(self.unmeasured)} layer" + ("s are" if len(self.unmeasured) > 1 else " is")
@@ -220,30 +230,36 @@ class HealthProbe:
                       "optimizer may rewrite together with it, and reading it would change the "
                       "rounding of training: " + ", ".join(self.unmeasured))
 
-    def _write_row(self, builders, step, verdict):
+    def _write_row(self, every_step, sampled, step, verdict):
+        values = {}
+        for build in every_step:
+            build(values)
         if self.every == 1:
-            self._write(builders, step)
+            for build in sampled:
+                build(values)
+            self._write(values, step, all_measured=True)
             return
-        sampled = tf.equal(tf.math.floormod(step, self.every), 0)
+        self._write(values, step, all_measured=False)
+        due = tf.equal(tf.math.floormod(step, self.every), 0)
         if verdict is not None:
-            sampled = tf.logical_or(sampled, tf.logical_not(verdict))
+            due = tf.logical_or(due, tf.logical_not(verdict))
 
-        def write():
-            self._write(builders, step)
+        def write_all():
+            row = dict(values)
+            for build in sampled:
+                build(row)
+            self._write(row, step, all_measured=True)  # the same slot, after the first write
             return tf.no_op()
 
-        tf.cond(sampled, write, tf.no_op)
+        # One If op: a lowered cond would run a Switch per captured tensor
+        # (every activation, gradient and weight the row reads) on every step.
+        compat.unlowered(tf.cond(due, write_all, tf.no_op))
 
-    def _write(self, builders, step):
-        values = {}
-        for build in builders:
-            build(values)
+    def _write(self, values, step, all_measured):
         missing = tf.constant(np.nan, tf.float32)
-        row = tf.stack([values.get(i, missing) for i in range(len(self.metrics))])
-        # One slot per sampled step; a refused step between samples takes
-        # the next sample's slot (its row is written out with the incident
-        # before that sample comes).
-        slot = tf.math.floormod(tf.math.floordiv(step + self.every - 1, self.every), self.window)
+        flag = tf.constant(1.0 if all_measured else 0.0)
+        row = tf.stack([values.get(i, missing) for i in range(len(self.metrics))] + [flag])
+        slot = tf.math.floormod(step, self.window)
         return tf.group(
             self.ring.scatter_nd_update([[slot]], [row]),
             self.ring_steps.scatter_nd_update([[slot]], [step]),
@@ -252,23 +268,30 @@ class HealthProbe:
     # Host --------------------------------------------------------------------
 
     def read(self, after_step=-1, up_to_step=None):
-        """(steps, rows of metric values) recorded after `after_step`, oldest first."""
+        """(steps, rows of metric values, all_measured flags) recorded after
+        `after_step`, oldest first."""
         # One device-to-host read for both (float64 holds any step exactly).
         packed = tf.concat([tf.cast(self.ring_steps, tf.float64)[:, None],
                             tf.cast(self.ring, tf.float64)], axis=1).numpy()
-        steps, rows = packed[:, 0].astype(np.int64), packed[:, 1:].astype(np.float32)
+        steps, rows = packed[:, 0].astype(np.int64), packed[:, 1:-1].astype(np.float32)
+        full = packed[:, -1] > 0
         keep = steps > after_step
         if up_to_step is not None:
             keep &= steps <= up_to_step
         order = np.argsort(steps[keep], kind="stable")
-        steps, rows = steps[keep][order], rows[keep][order]
+        steps, rows, full = steps[keep][order], rows[keep][order], full[keep][order]
         metrics = np.array(self.metrics)
         with np.errstate(invalid="ignore"):
             halves = np.isin(metrics, list(FROM_HALF_SQUARES))
             rows[:, halves] = np.sqrt(2.0 * rows[:, halves])
             ratios = np.isin(metrics, list(FROM_SQUARED_RATIO))
             rows[:, ratios] = np.sqrt(rows[:, ratios])
-        return steps, rows
+        return steps, rows, full
+
+    def every_step_columns(self):
+        """Boolean mask of the columns measured on every row."""
+        return np.array([(m, l) in metadata.EVERY_STEP_COLUMNS
+                         for m, l in zip(self.metrics, self.layers)])
 
     def nonfinite_counts(self, variables, gradients):
         """{column: NaN/Inf count} of a step's gradients (host arrays)."""
@@ -297,6 +320,7 @@ class HealthMonitor:
         self.warned = set()
         self.history_steps = np.zeros([0], np.int64)
         self.history_rows = np.zeros([0, len(probe.metrics)], np.float32)
+        self.history_full = np.zeros([0], bool)
         self.corrections = {}  # step -> {column: value} known only on the host
 
     def note_bad_gradients(self, step, variables, gradients):
@@ -304,11 +328,11 @@ class HealthMonitor:
         self.corrections.setdefault(step, {}).update(self.probe.nonfinite_counts(variables, gradients))
 
     def _read(self, **window):
-        steps, rows = self.probe.read(**window)
+        steps, rows, full = self.probe.read(**window)
         for i, step in enumerate(steps):
             for column, value in self.corrections.get(int(step), {}).items():
                 rows[i, column] = value
-        return steps, rows
+        return steps, rows, full
 
     def after_step(self):
         """Called once per training step; reads the ring every FLUSH_EVERY."""
@@ -318,15 +342,16 @@ class HealthMonitor:
 
     def read_now(self):
         self.calls_since_read = 0
-        steps, rows = self._read(after_step=self.last_read)
+        steps, rows, full = self._read(after_step=self.last_read)
         if not len(steps):
             return
         self.last_read = int(steps[-1])
         # Rules look across read boundaries: keep a little history.
         self.history_steps = np.concatenate([self.history_steps, steps])[-self.probe.window:]
         self.history_rows = np.concatenate([self.history_rows, rows])[-self.probe.window:]
-        self._warn(self.history_steps, self.history_rows)
-        self.pending_rows.extend(zip(steps, rows))
+        self.history_full = np.concatenate([self.history_full, full])[-self.probe.window:]
+        self._warn(self.history_steps, self.history_rows, self.history_full)
+        self.pending_rows.extend(zip(steps, rows, full))
         while len(self.pending_rows) >= self.chunk_size:
             self._write_chunk(self.pending_rows[: self.chunk_size])
             self.pending_rows = self.pending_rows[self.chunk_size:]
@@ -338,8 +363,14 @@ class HealthMonitor:
             self.pending_rows = []
 
     def _write_chunk(self, rows):
-        steps = np.array([s for s, _ in rows])
-        values = np.stack([r for _, r in rows])
+        steps = np.array([s for s, _, _ in rows])
+        values = np.stack([r for _, r, _ in rows])
+        full = np.array([f for _, _, f in rows])
+        # "last": the last row for the every-step columns, the last row that
+        # measured them for the others (NaN if none in this chunk did).
+        last = values[-1].copy()
+        sampled = ~self.probe.every_step_columns()
+        last[sampled] = values[full][-1][sampled] if full.any() else np.nan
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
             chunk = nantrace_pb2.TimelineChunk(
@@ -352,15 +383,15 @@ class HealthMonitor:
                 min=np.nanmin(values, axis=0).tolist(),
                 max=np.nanmax(values, axis=0).tolist(),
                 mean=np.nanmean(values, axis=0).tolist(),
-                last=values[-1].tolist(),
+                last=last.tolist(),
             )
         self.writer.write(metadata.TIMELINE, chunk, chunk.last_step)
         self.chunks_written += 1
         self.chunk_size = chunk_size(self.chunks_written)
 
-    def _warn(self, steps, rows):
+    def _warn(self, steps, rows, full):
         findings = early_warnings.evaluate(self.probe.metrics, self.probe.layers, steps, rows,
-                                           self.probe.dtype)
+                                           self.probe.dtype, all_measured=full)
         # One read can hold several steps' findings: print and index them in step order.
         for finding in sorted(findings, key=lambda f: f.step):
             key = (finding.code, finding.layer)
@@ -376,7 +407,7 @@ class HealthMonitor:
     def window(self, index, up_to_step=None):
         """Flight-recorder rows (up to `up_to_step`) as window `index`."""
         self.read_now()
-        steps, rows = self._read(up_to_step=up_to_step)
+        steps, rows, full = self._read(up_to_step=up_to_step)
         return nantrace_pb2.HealthWindow(
             schema_version=metadata.SCHEMA_VERSION,
             incident_index=index,
@@ -384,4 +415,5 @@ class HealthMonitor:
             layer=self.probe.layers,
             steps=[int(s) for s in steps],
             values=rows.astype(np.float32).ravel().tolist(),
+            all_measured=[bool(f) for f in full],
         )

@@ -148,9 +148,17 @@ def _update_then_check(recording, context, update, undo, grads, trainable_variab
     context.gradient_variables = [v for v, _ in present]
     probe = context.probe
     if probe is not None:
-        context.measure(functools.partial(probe.observe_gradients, grads=grads, variables=variables))
+        _measure_gradients(context, grads, variables)
         context.measure(functools.partial(probe.observe_weights, variables=variables,
                                           before=undo.before(variables), after=after))
+
+
+def _measure_gradients(context, grads, variables):
+    """The health row's gradient columns: the model's norm on every step,
+    the per-layer ones on sampled steps."""
+    probe = context.probe
+    context.measure(functools.partial(probe.observe_gradient_norm, grads=grads), every_step=True)
+    context.measure(functools.partial(probe.observe_gradients, grads=grads, variables=variables))
 
 
 def _check_then_update(recording, self, owner, alarm, context, update, undo, grads,
@@ -172,7 +180,7 @@ def _check_then_update(recording, self, owner, alarm, context, update, undo, gra
         proceed = finite if alarm is None else tf.logical_and(finite, alarm.clear())
         probe = context.probe if context is not None else None
         if probe is not None:
-            context.measure(functools.partial(probe.observe_gradients, grads=grads, variables=variables))
+            _measure_gradients(context, grads, variables)
             before = (undo.before(variables) if undo is not None
                       else [tf.convert_to_tensor(v) for v in variables])
 

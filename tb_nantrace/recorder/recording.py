@@ -27,8 +27,8 @@ import tb_nantrace
 from tb_nantrace import metadata, records
 from tb_nantrace.proto import nantrace_pb2
 from tb_nantrace.recorder import (
-    analysis, check_scope, compat, failsafe, incidents, instrument, keras_hooks, registry, replay, sites,
-    snapshots, state_guard, step_counter, timelines,
+    analysis, check_scope, compat, failsafe, health, incidents, instrument, keras_hooks, registry,
+    replay, sites, snapshots, state_guard, step_counter, timelines,
 )
 from tb_nantrace.recorder.alarm import CAPTURE_BYTES
 from tb_nantrace.recorder.writer import RecordWriter
@@ -57,12 +57,13 @@ def default_logdir():
     return os.path.join("logs", stamp)
 
 
-def _health_every(health):
-    if isinstance(health, bool) or health is None:
-        return 1 if health else 0
-    if isinstance(health, int) and health >= 1:
-        return health
-    raise ValueError(f"health must be True, False or a number of steps >= 1, got {health!r}")
+def _health_every(option):
+    """Steps between rows with the per-layer health columns; 0: no timeline."""
+    if isinstance(option, bool) or option is None:
+        return health.LAYER_EVERY if option else 0
+    if isinstance(option, int) and option >= 1:
+        return option
+    raise ValueError(f"health must be True, False or a number of steps >= 1, got {option!r}")
 
 
 class Recording:

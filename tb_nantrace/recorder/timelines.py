@@ -13,7 +13,7 @@ from tb_nantrace.recorder import health, instrument, registry
 
 class HealthTimelines:
     def __init__(self, every, writer):
-        self.every = every  # a row every `every` steps; 0: no timeline
+        self.every = every  # per-layer columns every `every` steps; 0: no timeline
         self.writer = writer
         self.warnings = []  # Warning protos, in order
         self._monitors = {}  # id(model) -> health.HealthMonitor
@@ -54,7 +54,8 @@ class HealthTimelines:
                 self._window_ends.add(window.steps[-1] if window.steps else None)
                 rows = np.reshape(window.values, (len(window.steps), len(window.metric)))
                 self._at_incident[incident.index] = [f.code for f in early_warnings.at_incident(
-                    window.metric, window.layer, window.steps, rows, incident.step)]
+                    window.metric, window.layer, window.steps, rows, incident.step,
+                    window.all_measured)]
 
     def contributing(self, incident):
         """The warning codes raised up to the incident's step, and what holds

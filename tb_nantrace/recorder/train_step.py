@@ -126,7 +126,7 @@ def checked_loss(recording, compute_loss):
                 context.checked.append(loss)
                 if context.probe is not None:
                     context.measure(functools.partial(context.probe.put, metric="loss", layer="",
-                                                      tensor=loss))
+                                                      tensor=loss), every_step=True)
         return loss
 
     return checked
