@@ -68,8 +68,10 @@ def record(
         when nantrace cannot find it.
       max_incidents: incidents recorded at most (later ones are counted in
         the run info, not recorded).
-      health: the health timeline and early warnings (model.fit): True a row
-        every step, N a row every N steps, False off.
+      health: the health timeline and early warnings (model.fit): the loss
+        and gradient norm every step, and the per-layer columns every 8
+        steps (True), every N steps (N; 1: every step), and on a refused
+        step; False: off.
       redact: True leaves code text, absolute paths and the host name out
         of the logdir.
       analysis_seconds: time budget per incident (the first 3) for replaying
