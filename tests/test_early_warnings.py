@@ -160,3 +160,24 @@ AT_INCIDENT_NEAR_MISSES = [
                          ids=[case[0] for case in AT_INCIDENT_NEAR_MISSES])
 def test_nothing_holds_at_the_incident_on_a_near_miss(columns, step):
     assert at_incident(columns, step) == []
+
+
+def test_per_layer_rules_read_only_the_rows_that_measured_them():
+    """By default the per-layer columns are measured every 8 steps (NaN on
+    the other rows, all_measured False there); the loss every step. A layer
+    dead at 5 measured steps in a row is dead_relu at the 5th, and the
+    message says the steps were sampled."""
+    steps = np.arange(100, 141)
+    measured = (steps - 100) % 8 == 0
+    dead = np.where(measured, 0.0, NAN)
+    zero_fraction = np.where(measured, 1.0, NAN)
+    loss = np.full(len(steps), 0.7)
+    rows = np.stack([loss, dead, zero_fraction], axis=1)
+    metrics, layers = ["loss", "act_max_abs", "act_zero_frac"], ["", "dense", "dense"]
+
+    (finding,) = early_warnings.evaluate(metrics, layers, steps, rows, all_measured=measured)
+    assert (finding.code, finding.step) == ("dead_relu", 132)
+    assert "5 measured steps in a row" in finding.message, finding.message
+    assert finding.evidence_steps == [100, 108, 116, 124, 132]
+    # Without the flags the NaN rows between samples break every run.
+    assert early_warnings.evaluate(metrics, layers, steps, rows) == []
