@@ -211,3 +211,31 @@ def test_under_skip_training_goes_on_after_the_incident_and_later_updates_apply(
     assert [(i["step"], i["phase"]) for i in recording.incidents] == [(3, "forward")]
     # The alarm was reset once the host handled step 3: the 9 other updates applied.
     assert int(model.optimizer.iterations.numpy()) == 9
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_a_finite_batch_that_overflows_the_guards_sum_is_no_incident_and_its_update_stands(
+        tmp_path, jit_compile):
+    """The guard screens a step with one float32 sum; finite values can
+    overflow it (here 256 inputs of 1e38 that the model scales to 0). The
+    failing branch's exact check (on the host, or on the device under XLA)
+    lets such a step stand: no incident, the same weights as without nantrace."""
+
+    def model_and_data():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((16,)), keras.layers.Rescaling(0.0, offset=1.0),
+                                  keras.layers.Dense(4), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse", jit_compile=jit_compile)
+        x, y = data(4)
+        x[2 * BATCH:3 * BATCH] = 1e38
+        return model, x, y
+
+    without, x, y = model_and_data()
+    without.fit(x, y, batch_size=BATCH, verbose=0, shuffle=False)
+    model, x, y = model_and_data()
+    with nantrace.record(str(tmp_path)) as recording:
+        model.fit(x, y, batch_size=BATCH, verbose=0, shuffle=False)
+
+    assert recording.incidents == []
+    assert int(model.optimizer.iterations.numpy()) == 4
+    assert same(trainable_arrays(model), trainable_arrays(without))

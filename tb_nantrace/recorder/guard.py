@@ -13,6 +13,7 @@ import dataclasses
 import functools
 from typing import Any, List, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from tb_nantrace.recorder import compat, failsafe, instrument
@@ -119,7 +120,46 @@ def _confirm_failure(replayer, context, unchecked):
     cheap check is a sum, which finite values can overflow: the exact check
     decides. A real failure (or a step refused while an earlier one is not
     handled) puts back the update and what the forward pass changed, and
-    hands the step to the replay."""
+    hands the step to the replay. Outside XLA all of it is one py_function
+    (on the host: nothing to trace but one op); an XLA-compiled step cannot
+    call Python, so there it is built on the device."""
+    if context.alarm is not None and context.alarm.compiled:
+        return _confirm_on_device(replayer, context, unchecked)
+    undo = context.undo
+    variables = (list(undo.variables) if undo is not None else []) + list(context.restorable)
+    before = (list(undo.values) if undo is not None else []) + list(context.saved)
+    report = ([context.step] + list(context.batch_leaves) + list(context.saved)
+              + [instrument.dense_values(g) for g in context.gradients])
+    checked = [instrument.dense_values(t) for t in unchecked]
+    target = functools.partial(_confirm_on_host, replayer, context, variables,
+                               (len(checked), len(before)))
+    tf.py_function(target, checked + before + report, Tout=[])
+    return tf.no_op()
+
+
+def _confirm_on_host(replayer, context, variables, counts, *tensors):
+    """py_function target of the failing branch outside XLA: what
+    _confirm_on_device does, in eager ops. The alarm's flag is still set on
+    the device, so a later step sees it without a read."""
+    checked, before = tensors[:counts[0]], tensors[counts[0]:counts[0] + counts[1]]
+    report = tensors[counts[0] + counts[1]:]
+    with failsafe.fail_open(replayer.scope.note, "putting back a failed step"):
+        alarm = context.alarm
+        with instrument.uninstrumented():
+            clear = alarm is None or int(alarm.refused_step.numpy()) < 0
+            if clear and all(np.isfinite(t.numpy()).all() for t in checked):
+                return  # finite values overflowed the cheap sum: the step stands
+            for variable, value in zip(variables, before):
+                variable.assign(value)
+            if not clear:
+                return  # refused while an earlier failure is not handled
+            if alarm is not None:
+                alarm.refused_step.assign(report[0])
+        _bad_step(replayer, context, *report)
+
+
+def _confirm_on_device(replayer, context, unchecked):
+    """_confirm_failure in graph ops, for an XLA-compiled step."""
     fine = instrument.all_finite(unchecked)
     if context.alarm is not None:
         fine = tf.logical_and(fine, context.alarm.clear())
