@@ -90,7 +90,10 @@ class _Copier:
         self.variables = state_variables(model)
         self.size = nbytes(self.variables)
         self._optimizer_variables = _optimizer_variable_count(model)
-        self._copy = tf.function(lambda: [tf.identity(v) for v in self.variables])
+        # autograph=False: nothing to convert, and converting costs ~20 ms
+        # of the first step.
+        self._copy = tf.function(lambda: [tf.identity(v) for v in self.variables],
+                                 autograph=False)
 
     def current(self, model):
         """False once the model's state has other variables (e.g. an
