@@ -156,7 +156,7 @@ def run_child(args):
         "callback_calls": calls.get("op_callback_s"),
         "emit_check_calls": calls.get("emit_check_s"),
         "traced_functions": calls["traced_functions"],
-        "sites": len(recording.registry.sites) if hasattr(recording, "registry") else None,
+        "sites": len(recording.sites.sites) if hasattr(recording, "sites") else None,
         "graph": _graph_op_counts(grabbed["function"]),
     }
     if profiler:
