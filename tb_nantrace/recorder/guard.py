@@ -95,9 +95,13 @@ def finish_step(replayer, context, outputs):
     of a step updated unchecked (optimizer_guard._update_then_check), or a
     loss under a LossScaleOptimizer, which applies its own updates. One
     reduction on a healthy step; the failing branch confirms and handles."""
+    compiled = context.alarm is not None and context.alarm.compiled
     with instrument.uninstrumented():
         unchecked = context.checked[context.checks_reported:]
-        fine = instrument.finite_sum(unchecked) if unchecked else None
+        # Under XLA the exact check is one kernel (no failing branch to
+        # confirm a cheap one in).
+        check = instrument.all_finite_fused if compiled else instrument.finite_sum
+        fine = check(unchecked) if unchecked else None
         if context.probe is not None and (context.health or context.health_every_step):
             verdict = context.verdict if context.verdict is not None else fine
             context.probe.write_row(context.health_every_step, context.health, context.step,
@@ -108,8 +112,11 @@ def finish_step(replayer, context, outputs):
             if unchecked:
                 if context.alarm is not None:
                     fine = tf.logical_and(fine, context.alarm.clear())
-                compat.unlowered(tf.cond(fine, tf.no_op,
-                                         functools.partial(_confirm_failure, replayer, context, unchecked)))
+                if compiled:
+                    _refuse_compiled(replayer, context, fine)
+                else:
+                    compat.unlowered(tf.cond(
+                        fine, tf.no_op, functools.partial(_confirm_failure, replayer, context, unchecked)))
             if context.refused is not None and context.restorable:
                 tf.cond(context.refused, functools.partial(restore, context.restorable, context.saved),
                         tf.no_op)
@@ -120,11 +127,8 @@ def _confirm_failure(replayer, context, unchecked):
     cheap check is a sum, which finite values can overflow: the exact check
     decides. A real failure (or a step refused while an earlier one is not
     handled) puts back the update and what the forward pass changed, and
-    hands the step to the replay. Outside XLA all of it is one py_function
-    (on the host: nothing to trace but one op); an XLA-compiled step cannot
-    call Python, so there it is built on the device."""
-    if context.alarm is not None and context.alarm.compiled:
-        return _confirm_on_device(replayer, context, unchecked)
+    hands the step to the replay. All of it is one py_function (on the
+    host: nothing to trace but one op); XLA steps use _refuse_compiled."""
     undo = context.undo
     variables = (list(undo.variables) if undo is not None else []) + list(context.restorable)
     before = (list(undo.values) if undo is not None else []) + list(context.saved)
@@ -138,9 +142,9 @@ def _confirm_failure(replayer, context, unchecked):
 
 
 def _confirm_on_host(replayer, context, variables, counts, *tensors):
-    """py_function target of the failing branch outside XLA: what
-    _confirm_on_device does, in eager ops. The alarm's flag is still set on
-    the device, so a later step sees it without a read."""
+    """py_function target of the failing branch: the exact check, the
+    put-back, the sticky refusal, the report. The alarm's flag is set on the
+    device, so a later step sees it without a read."""
     checked, before = tensors[:counts[0]], tensors[counts[0]:counts[0] + counts[1]]
     report = tensors[counts[0] + counts[1]:]
     with failsafe.fail_open(replayer.scope.note, "putting back a failed step"):
@@ -158,18 +162,21 @@ def _confirm_on_host(replayer, context, variables, counts, *tensors):
         _bad_step(replayer, context, *report)
 
 
-def _confirm_on_device(replayer, context, unchecked):
-    """_confirm_failure in graph ops, for an XLA-compiled step."""
-    fine = instrument.all_finite(unchecked)
-    if context.alarm is not None:
-        fine = tf.logical_and(fine, context.alarm.clear())
+def _refuse_compiled(replayer, context, fine):
+    """An XLA-compiled step cannot call Python, and XLA copies every buffer
+    a conditional may write on its branch that does not (here: the whole
+    model and optimizer state on every healthy step, seen in the HLO). So
+    the put-back is a select per variable, outside any branch (it fuses with
+    the update), and the failure-only branch only sets the alarm and keeps
+    the batch for the host's poll."""
+    undo = context.undo
+    variables = (list(undo.variables) if undo is not None else []) + list(context.restorable)
+    before = (list(undo.values) if undo is not None else []) + list(context.saved)
+    for variable, value in zip(variables, before):
+        variable.assign(tf.where(fine, tf.convert_to_tensor(variable), value))
 
     def failed():
-        if context.undo is not None:
-            context.undo.put_back()
-        restore(context.restorable, context.saved)
         report_bad_step(replayer, context, gradients=context.gradients)
         return tf.no_op()
 
     tf.cond(fine, tf.no_op, failed)
-    return tf.no_op()

@@ -128,6 +128,14 @@ def finite_sum(tensors):
     return tf.math.is_finite(sums[0] if len(sums) == 1 else tf.add_n(sums))
 
 
+def all_finite_fused(tensors):
+    """all_finite for an XLA-compiled step: one reduction over the values of
+    every tensor, which XLA compiles into one kernel (the concat and casts
+    fuse into it) where a reduction per tensor is a kernel each."""
+    flat = [tf.reshape(tf.cast(dense_values(t), tf.float32), [-1]) for t in tensors]
+    return tf.reduce_all(tf.math.is_finite(flat[0] if len(flat) == 1 else tf.concat(flat, 0)))
+
+
 def all_finite(tensors):
     checks = [tf.reduce_all(tf.math.is_finite(t)) for t in tensors]
     return checks[0] if len(checks) == 1 else tf.reduce_all(tf.stack(checks))
