@@ -94,7 +94,8 @@ def finish_step(replayer, context, outputs):
     guard's cond did not cover: the batch, the loss and the updated weights
     of a step updated unchecked (optimizer_guard._update_then_check), or a
     loss under a LossScaleOptimizer, which applies its own updates. One
-    reduction on a healthy step; the failing branch confirms and handles."""
+    reduction on a healthy step; the failing branch confirms and handles
+    (under XLA: one fused reduction, and the put-back as selects)."""
     compiled = context.alarm is not None and context.alarm.compiled
     with instrument.uninstrumented():
         unchecked = context.checked[context.checks_reported:]
@@ -129,9 +130,7 @@ def _confirm_failure(replayer, context, unchecked):
     handled) puts back the update and what the forward pass changed, and
     hands the step to the replay. All of it is one py_function (on the
     host: nothing to trace but one op); XLA steps use _refuse_compiled."""
-    undo = context.undo
-    variables = (list(undo.variables) if undo is not None else []) + list(context.restorable)
-    before = (list(undo.values) if undo is not None else []) + list(context.saved)
+    variables, before = _put_back(context)
     report = ([context.step] + list(context.batch_leaves) + list(context.saved)
               + [instrument.dense_values(g) for g in context.gradients])
     checked = [instrument.dense_values(t) for t in unchecked]
@@ -139,6 +138,15 @@ def _confirm_failure(replayer, context, unchecked):
                                (len(checked), len(before)))
     tf.py_function(target, checked + before + report, Tout=[])
     return tf.no_op()
+
+
+def _put_back(context):
+    """(variables, their values before the step) that a failed step gets
+    back: the update's (if held) and what the forward pass changed."""
+    undo = context.undo
+    variables = (list(undo.variables) if undo is not None else []) + list(context.restorable)
+    before = (list(undo.values) if undo is not None else []) + list(context.saved)
+    return variables, before
 
 
 def _confirm_on_host(replayer, context, variables, counts, *tensors):
@@ -166,12 +174,10 @@ def _refuse_compiled(replayer, context, fine):
     """An XLA-compiled step cannot call Python, and XLA copies every buffer
     a conditional may write on its branch that does not (here: the whole
     model and optimizer state on every healthy step, seen in the HLO). So
-    the put-back is a select per variable, outside any branch (it fuses with
-    the update), and the failure-only branch only sets the alarm and keeps
-    the batch for the host's poll."""
-    undo = context.undo
-    variables = (list(undo.variables) if undo is not None else []) + list(context.restorable)
-    before = (list(undo.values) if undo is not None else []) + list(context.saved)
+    the put-back is a select per variable, outside any branch, and the
+    failure-only branch only sets the alarm and keeps the batch for the
+    host's poll."""
+    variables, before = _put_back(context)
     for variable, value in zip(variables, before):
         variable.assign(tf.where(fine, tf.convert_to_tensor(variable), value))
 

@@ -1,8 +1,8 @@
 """Per-step health of a Keras model, computed inside the traced step.
 
 Each step writes one row into a ring buffer on the device: no host sync.
-The loss and the gradient norm (metadata.EVERY_STEP_COLUMNS) are measured on every step:
-they are what moves first before a NaN, and cost a few ops. The per-layer
+The loss and the gradient norm (metadata.EVERY_STEP_COLUMNS) are measured
+on every step: they are what moves first before a NaN, and cost a few ops. The per-layer
 columns (activation extremes, per-layer gradient and weight norms, update
 ratios, input scales: several ops per layer, some passing over a whole
 activation) are measured every `every` steps (LAYER_EVERY by default) and on
@@ -84,7 +84,7 @@ class HealthProbe:
 
     def __init__(self, model, window=WINDOW, every=LAYER_EVERY, note=None):
         self.window = window
-        self.every = every  # all columns every `every` steps, EVERY_STEP ones always
+        self.every = every  # all columns every `every` steps, EVERY_STEP_COLUMNS always
         self.note = note  # says which layers are not measured, and why
         self.unmeasured = {}  # layer name -> None, in order
         self._scope = None  # name scope of the row's ops while they are built
