@@ -163,7 +163,7 @@ def write_synthetic_run(logdir, ops=5000, steps=2048):
 
     from tb_nantrace import metadata
     from tb_nantrace.proto import nantrace_pb2 as pb
-    from tb_nantrace.recorder import health
+    from tb_nantrace.recorder import health, health_monitor
     from tb_nantrace.recorder.writer import RecordWriter
 
     nodes, edges, layers, origin_layer = synthetic_graph(ops)
@@ -208,7 +208,7 @@ def write_synthetic_run(logdir, ops=5000, steps=2048):
 
     first, written = 0, 0
     while first < steps:
-        last = min(steps, first + health.chunk_size(written)) - 1
+        last = min(steps, first + health_monitor.chunk_size(written)) - 1
         block = np.array([row(s) for s in range(first, last + 1)], dtype=np.float64)
         with np.errstate(invalid="ignore"):
             writer.write(metadata.TIMELINE, pb.TimelineChunk(

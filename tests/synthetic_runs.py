@@ -5,7 +5,7 @@ import numpy as np
 
 from tb_nantrace import metadata
 from tb_nantrace.proto import nantrace_pb2 as pb
-from tb_nantrace.recorder import health
+from tb_nantrace.recorder import health, health_monitor
 from tb_nantrace.recorder.writer import RecordWriter
 
 LAYERS = ["conv1", "conv2", "dense1", "logits"]
@@ -30,7 +30,7 @@ def write_long_run(logdir, steps, seed=0):
     writer.write(metadata.RUN_START, pb.RunInfo(schema_version=1, mode="guard", status="running"), 0)
     first, written = 0, 0
     while first < steps:
-        size = health.chunk_size(written)
+        size = health_monitor.chunk_size(written)
         last = min(steps, first + size) - 1
         level = 1.0 + np.log1p(last) / 10
         values = rng.random((4, len(metrics))).astype(np.float32) * level

@@ -8,7 +8,7 @@ import numpy as np
 
 from tb_nantrace import early_warnings, metadata
 from tb_nantrace.proto import nantrace_pb2
-from tb_nantrace.recorder import health, instrument, registry
+from tb_nantrace.recorder import health, health_monitor, instrument, registry
 
 
 class HealthTimelines:
@@ -16,7 +16,7 @@ class HealthTimelines:
         self.every = every  # per-layer columns every `every` steps; 0: no timeline
         self.writer = writer
         self.warnings = []  # Warning protos, in order
-        self._monitors = {}  # id(model) -> health.HealthMonitor
+        self._monitors = {}  # id(model) -> health_monitor.HealthMonitor
         self._at_incident = {}  # incident index -> codes that hold at its step
         self._window_ends = set()  # last step of each incident window written
 
@@ -29,7 +29,7 @@ class HealthTimelines:
         if monitor is None:
             with instrument.uninstrumented():
                 probe = health.HealthProbe(model, every=self.every, note=_note)
-                monitor = health.HealthMonitor(probe, self.writer, self._record_warning)
+                monitor = health_monitor.HealthMonitor(probe, self.writer, self._record_warning)
             self._monitors[id(model)] = monitor
         return monitor
 
