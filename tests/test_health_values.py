@@ -129,3 +129,44 @@ def test_health_every_n_steps_keeps_the_failing_step(tmp_path):
 def test_health_interval_must_be_a_whole_number_of_steps(tmp_path, health):
     with pytest.raises(ValueError, match="health must be"):
         nantrace.record(str(tmp_path), health=health)
+
+
+def test_the_models_gradient_norm_counts_weights_of_no_layer_on_sampled_steps_too(tmp_path):
+    """A subclassed model's own weight belongs to no layer: the model's
+    gradient norm includes it on every step, sampled ones (step 8) too."""
+
+    class Scaled(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(1, name="dense")
+            self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+        def call(self, x):
+            return self.dense(x) * self.scale
+
+    keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((16, 4)).astype("float32")
+    y = rng.standard_normal((16, 1)).astype("float32")
+    model = Scaled()
+    model(x[:1])  # built: the health probe knows which layer owns which weight
+    model.compile(optimizer=keras.optimizers.SGD(LR), loss="mse")
+    before_last = {}
+
+    class KeepWeights(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 8:
+                before_last.update({id(v): v.numpy().copy() for v in model.trainable_variables})
+
+    with nantrace.record(str(tmp_path / "run")):
+        model.fit(x, y, batch_size=16, epochs=9, verbose=0, shuffle=False, callbacks=[KeepWeights()])
+
+    timeline = get_json(plugin_client(tmp_path), "timeline?run=run&stats=last&max_points=100")
+    assert timeline["steps"][-1] == 8
+    update = np.sqrt(sum(((v.numpy() - before_last[id(v)]).astype(np.float64) ** 2).sum()
+                         for v in model.trainable_variables))
+    dense = np.sqrt(sum(((v.numpy() - before_last[id(v)]).astype(np.float64) ** 2).sum()
+                        for v in model.dense.trainable_variables))
+    assert dense < update * 0.999  # the scale's gradient is not 0
+    assert series(timeline, "grad_norm", None)["last"][-1] == pytest.approx(update / LR, rel=1e-3)
+    assert series(timeline, "grad_norm", "dense")["last"][-1] == pytest.approx(dense / LR, rel=1e-3)

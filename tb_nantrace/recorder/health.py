@@ -164,27 +164,32 @@ class HealthProbe:
         self.put(values, "input_max_abs", "", largest)
         self.put(values, "input_scale_spread", "", spread)
 
-    def observe_gradient_norm(self, values, grads):
-        """The gradient norm of the whole model (measured on every step)."""
-        halves = [tf.nn.l2_loss(tf.cast(instrument.dense_values(g), tf.float32))
-                  for g in grads if g is not None]
-        if halves:
-            self.put(values, "grad_norm", "", _sum(halves))
+    def gradient_halves(self, grads, variables):
+        """{layer: [sum(g^2) / 2 per gradient]} of a step ("" for variables
+        of no observed layer): built once, read by both columns below."""
+        halves = {}
+        for grad, variable in zip(grads, variables):
+            if grad is not None:
+                layer = self.variable_layer.get(id(variable), "")
+                halves.setdefault(layer, []).append(
+                    tf.nn.l2_loss(tf.cast(instrument.dense_values(grad), tf.float32)))
+        return halves
 
-    def observe_gradients(self, values, grads, variables):
+    def observe_gradient_norm(self, values, halves):
+        """The gradient norm of the whole model (measured on every step)."""
+        parts = [half for layer_parts in halves.values() for half in layer_parts]
+        if parts:
+            self.put(values, "grad_norm", "", _sum(parts))
+
+    def observe_gradients(self, values, halves):
         """Gradient norms per layer. The non-finite counts are 0 whenever the
         guard lets a step through; a refused step's real counts come from
         the host (HealthMonitor.note_bad_gradients)."""
-        halves = {}  # layer -> [sum(g^2) / 2 per variable]
-        for grad, variable in zip(grads, variables):
-            if grad is None:
-                continue
-            layer = self.variable_layer.get(id(variable), "")
-            halves.setdefault(layer, []).append(tf.nn.l2_loss(tf.cast(instrument.dense_values(grad), tf.float32)))
         zero = tf.constant(0.0)
         for layer, parts in halves.items():
-            self.put(values, "grad_norm", layer, _sum(parts))
-            self.put(values, "grad_nonfinite", layer, zero)
+            if layer:  # "" is the whole model's column: observe_gradient_norm
+                self.put(values, "grad_norm", layer, _sum(parts))
+                self.put(values, "grad_nonfinite", layer, zero)
 
     def observe_weights(self, values, variables, before, after=None):
         """Weight norm and update/weight ratio per layer after an update,

@@ -155,10 +155,17 @@ def _update_then_check(recording, context, update, undo, grads, trainable_variab
 
 def _measure_gradients(context, grads, variables):
     """The health row's gradient columns: the model's norm on every step,
-    the per-layer ones on sampled steps."""
+    the per-layer ones on sampled steps, from the same per-gradient sums
+    (the every-step builder runs first and makes them)."""
     probe = context.probe
-    context.measure(functools.partial(probe.observe_gradient_norm, grads=grads), every_step=True)
-    context.measure(functools.partial(probe.observe_gradients, grads=grads, variables=variables))
+    halves = {}
+
+    def every_step(values):
+        halves.update(probe.gradient_halves(grads, variables))
+        probe.observe_gradient_norm(values, halves)
+
+    context.measure(every_step, every_step=True)
+    context.measure(functools.partial(probe.observe_gradients, halves=halves))
 
 
 def _check_then_update(recording, self, owner, alarm, context, update, undo, grads,
