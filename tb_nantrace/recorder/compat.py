@@ -104,3 +104,44 @@ def unlowered(cond_result):
     if op.type in ("If", "StatelessIf"):
         op._set_attr("_lower_using_switch_merge", attr_value_pb2.AttrValue(b=False))
     return cond_result
+
+
+@contextlib.contextmanager
+def out_of_place_updates():
+    """While the guarded update is traced, the TensorFlow optimizer's dense
+    `assign_add` / `assign_sub` (keras.src.backend.tensorflow.optimizer.
+    TFOptimizer, Keras 3.0-3.15; every built-in optimizer updates through
+    them) write `v + delta` into a new buffer that the variable adopts,
+    instead of adding in place. Same values, same passes over memory; but
+    the update guard holds every updated variable's value from before the
+    update, and an in-place add into a held buffer copies the whole buffer
+    first (copy on write): one extra pass over the optimizer state per step,
+    measured at ~5% of a small MLP's step. Sparse updates stay in place."""
+    try:
+        from keras.src import backend
+        from keras.src.backend.tensorflow.optimizer import TFOptimizer
+    except ImportError:  # another Keras layout: in place, as before
+        yield
+        return
+    import tensorflow as tf
+
+    originals = {name: TFOptimizer.__dict__.get(name) for name in ("assign_add", "assign_sub")}
+    if None in originals.values():
+        yield
+        return
+
+    def out_of_place(name, combine):
+        def assign(self, variable, value):
+            target = variable.value if isinstance(variable, backend.Variable) else variable
+            if isinstance(value, tf.IndexedSlices) or not isinstance(target, tf.Variable):
+                return originals[name](self, variable, value)
+            target.assign(combine(target, tf.cast(value, target.dtype)))
+        return assign
+
+    TFOptimizer.assign_add = out_of_place("assign_add", lambda v, d: v + d)
+    TFOptimizer.assign_sub = out_of_place("assign_sub", lambda v, d: v - d)
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(TFOptimizer, name, original)

@@ -138,7 +138,8 @@ def _update_then_check(recording, context, update, undo, grads, trainable_variab
     updates non-finite, so it is seen there, at its own step."""
     guard_mode = not recording.scope.checks_graph_ops()
     with instrument.unregistered() if guard_mode else contextlib.nullcontext():
-        update(grads, trainable_variables)
+        with compat.out_of_place_updates():  # the held values are not copied (compat.py)
+            update(grads, trainable_variables)
     present = [(v, g) for v, g in zip(variables, grads) if g is not None]
     with instrument.uninstrumented():
         after = [tf.convert_to_tensor(v) for v in variables]  # ordered after the update
@@ -195,7 +196,8 @@ def _check_then_update(recording, self, owner, alarm, context, update, undo, gra
 
     def apply():
         with instrument.unregistered() if guard_mode else contextlib.nullcontext():
-            update.in_branch(grads, trainable_variables)
+            with compat.out_of_place_updates():  # `before` is held: no copy (compat.py)
+                update.in_branch(grads, trainable_variables)
         return tf.no_op()
 
     def refuse():
