@@ -106,6 +106,10 @@ def unlowered(cond_result):
     return cond_result
 
 
+# Variables at least this large are updated out of place (out_of_place_updates).
+OUT_OF_PLACE_ELEMENTS = 1 << 14
+
+
 @contextlib.contextmanager
 def out_of_place_updates():
     """While the guarded update is traced, the TensorFlow optimizer's dense
@@ -116,7 +120,9 @@ def out_of_place_updates():
     the update guard holds every updated variable's value from before the
     update, and an in-place add into a held buffer copies the whole buffer
     first (copy on write): one extra pass over the optimizer state per step,
-    measured at ~5% of a small MLP's step. Sparse updates stay in place."""
+    measured at ~5% of a small MLP's step. Sparse updates, and variables
+    under OUT_OF_PLACE_ELEMENTS, stay in place: out of place costs two more
+    ops (a read and an add), more than copying a small buffer."""
     try:
         from keras.src import backend
         from keras.src.backend.tensorflow.optimizer import TFOptimizer
@@ -133,7 +139,8 @@ def out_of_place_updates():
     def out_of_place(name, combine):
         def assign(self, variable, value):
             target = variable.value if isinstance(variable, backend.Variable) else variable
-            if isinstance(value, tf.IndexedSlices) or not isinstance(target, tf.Variable):
+            if (isinstance(value, tf.IndexedSlices) or not isinstance(target, tf.Variable)
+                    or (target.shape.num_elements() or 0) < OUT_OF_PLACE_ELEMENTS):
                 return originals[name](self, variable, value)
             target.assign(combine(target, tf.cast(value, target.dtype)))
         return assign
