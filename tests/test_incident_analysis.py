@@ -187,3 +187,35 @@ def test_snapshots_over_their_memory_budget_are_off_and_fixes_replay_the_failing
     lowered = {f["fix"]: f for f in recording.incidents[0]["verified_fixes"]}["learning_rate/10"]
     assert (lowered["from_step"], lowered["replayed_steps"]) == (4, 1)
     assert "only the failing step was replayed" in lowered["note"]
+
+
+def test_a_snapshot_keeps_the_state_of_its_step_while_training_goes_on(tmp_path):
+    """Snapshots are reads that share the variables' buffers (eager ones
+    first, then a compiled copier): the state a fix is replayed from must
+    not follow the variables as training updates them, in place (small
+    variables) or out of place (large ones)."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Input((200,)), keras.layers.Dense(100),
+                              keras.layers.Dense(1, name="out")])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    x, y = data(n=16 * 40, inputs=200)
+    taken = []  # (snapshot, its values when it was taken)
+
+    class KeepSnapshots(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            latest = recording.snapshots.latest(model)
+            if latest is not None and all(latest is not s for s, _ in taken):
+                taken.append((latest, [np.array(v) for v in latest.values]))
+
+    with nantrace.record(tmp_path / "run", snapshot_every=1) as recording:
+        model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0,
+                  callbacks=[KeepSnapshots()])
+    assert len(taken) == 40  # 32 eager snapshots, then 8 compiled ones
+    last_weights = [w.copy() for w in model.get_weights()]
+    kernel = next(i for i, v in enumerate(taken[0][0].variables) if v is model.layers[0].kernel)
+    for snapshot, values in taken:
+        for now, then in zip(snapshot.values, values):
+            np.testing.assert_array_equal(np.array(now), then)
+    for snapshot, values in taken[:-1]:  # the big kernel moved since every snapshot
+        assert not np.array_equal(values[kernel], last_weights[0])
+    np.testing.assert_array_equal(np.array(taken[-1][0].values[kernel]), last_weights[0])
