@@ -12,10 +12,11 @@ update's variables (weights, optimizer slots and step counter) from before
 the update, and only when a weight is non-finite after it puts them back,
 on the device.
 
-Holding them costs one read per variable on a healthy step: TensorFlow
-writes each update into a new buffer while an older value is still held
-(copy on write), so the rest of the cost is one copy of the optimizer's
-state per step, in memory and bandwidth. Above the recording's memory budget
+Holding them costs one read per variable on a healthy step. An in-place
+update of a held buffer would copy it first (copy on write): one more pass
+over the optimizer's state per step. So the guarded update writes large
+variables out of place (compat.out_of_place_updates): the new values go to
+a new buffer, the held one is simply kept. Above the recording's memory budget
 (`record(snapshot_memory_mb=...)`) nothing is held, the recording says so
 once, and such an incident names the update (`nonfinite_update`) without
 its op.
