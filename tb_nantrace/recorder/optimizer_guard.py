@@ -196,7 +196,7 @@ def _check_then_update(recording, self, owner, alarm, context, update, undo, gra
 
     def apply():
         with instrument.unregistered() if guard_mode else contextlib.nullcontext():
-            with compat.out_of_place_updates():  # `before` is held: no copy (compat.py)
+            with compat.out_of_place_updates():  # what is held is not copied (compat.py)
                 update.in_branch(grads, trainable_variables)
         return tf.no_op()
 
