@@ -52,6 +52,14 @@ WARNING_TAG_PREFIX = "nantrace/warning/"
 TIMELINE_TAG = "nantrace/timeline"
 
 
+def measured_every_step(metrics, layers):
+    """Per health column: True if it is in EVERY_STEP_COLUMNS (measured on
+    every row), False if sampled. `layers` may be shorter than `metrics` in
+    a damaged file: a missing layer is the model's own ("")."""
+    return [(metric, layers[i] if i < len(layers) else "") in EVERY_STEP_COLUMNS
+            for i, metric in enumerate(metrics)]
+
+
 def summary_metadata(kind, description=""):
     """SummaryMetadata for a nantrace record: a scalar string tensor holding
     one serialized proto. DATA_CLASS_TENSOR makes the data visible to both

@@ -255,11 +255,12 @@ class RunData:
         if len(message.all_measured) == len(steps):
             # A sampled column on a row that did not measure it: null (a gap
             # in the chart), where a NaN that was measured stays "NaN".
-            sampled = [c for c in range(columns) if (
-                message.metric[c], message.layer[c] if c < len(message.layer) else "")
-                not in metadata.EVERY_STEP_COLUMNS]
+            every_step = metadata.measured_every_step(message.metric, message.layer)
+            sampled = [c for c, always in enumerate(every_step) if not always]
             for row, measured in enumerate(message.all_measured):
-                for c in [] if measured else sampled:
+                if measured:
+                    continue
+                for c in sampled:
                     if row * columns + c < len(values):
                         values[row * columns + c] = None
         return records.strict_jsonable({

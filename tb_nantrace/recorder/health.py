@@ -284,8 +284,7 @@ class HealthProbe:
 
     def every_step_columns(self):
         """Boolean mask of the columns measured on every row."""
-        return np.array([(m, l) in metadata.EVERY_STEP_COLUMNS
-                         for m, l in zip(self.metrics, self.layers)])
+        return np.array(metadata.measured_every_step(self.metrics, self.layers))
 
     def nonfinite_counts(self, variables, gradients):
         """{column: NaN/Inf count} of a step's gradients (host arrays)."""
