@@ -87,14 +87,22 @@ def evaluate(metrics, layers, steps, rows, dtype="float32", all_measured=None):
     rows = np.asarray(rows, dtype=np.float64)
     if rows.ndim != 2 or len(steps) == 0:
         return []
-    full = np.ones(len(steps), bool) if all_measured is None else np.asarray(all_measured, bool)
     found = []
     for rule in (_exploding_gradient, _loss_spike):
         found.extend(rule(columns, steps, rows, dtype))
+    measured_steps, measured_rows = _measured(steps, rows, all_measured)
     for rule in (_unscaled_inputs, _high_learning_rate, _saturated_probability, _dead_relu,
                  _approaching_overflow):
-        found.extend(rule(columns, steps[full], rows[full], dtype))
+        found.extend(rule(columns, measured_steps, measured_rows, dtype))
     return found
+
+
+def _measured(steps, rows, all_measured):
+    """The rows that measured every column (all rows without `all_measured`)."""
+    if all_measured is None or len(all_measured) != len(steps):
+        return steps, rows
+    full = np.asarray(all_measured, bool)
+    return steps[full], rows[full]
 
 
 def _in_a_row(count, steps):
@@ -330,9 +338,7 @@ def at_incident(metrics, layers, steps, rows, step, all_measured=None):
     columns = Columns(metrics, layers)
     steps = np.asarray(steps, dtype=np.int64)
     rows = np.asarray(rows, dtype=np.float64)
-    if all_measured is not None and len(all_measured) == len(steps):
-        full = np.asarray(all_measured, bool)
-        steps, rows = steps[full], rows[full]
+    steps, rows = _measured(steps, rows, all_measured)
     at = np.flatnonzero(steps == step)
     if rows.ndim != 2 or not len(at):
         return []
