@@ -161,8 +161,7 @@ def _confirm_on_host(replayer, context, variables, counts, *tensors):
             clear = alarm is None or int(alarm.refused_step.numpy()) < 0
             if clear and all(np.isfinite(t.numpy()).all() for t in checked):
                 return  # finite values overflowed the cheap sum: the step stands
-            for variable, value in zip(variables, before):
-                variable.assign(value)
+            restore(variables, before)
             if not clear:
                 return  # refused while an earlier failure is not handled
             if alarm is not None:
