@@ -3,7 +3,9 @@
 #   1. an injected NaN is found under XLA, at its step and layer, with the
 #      weights of a healthy XLA run unchanged by nantrace (tests/test_always_on.py);
 #   2. what nantrace costs with XLA off and on, side by side, interleaved
-#      (benchmarks/overhead.py), as one table.
+#      (benchmarks/overhead.py), as one table;
+#   3. the floor: what the least guard of each form costs there, no tool
+#      around it (benchmarks/guard_cost.py).
 #
 #   bash benchmarks/gpu_check.sh            # 3 repeats of 200 steps
 #   REPEATS=5 STEPS=300 bash benchmarks/gpu_check.sh
@@ -27,3 +29,6 @@ python benchmarks/overhead.py --variants none_prebuilt,nantrace,none_xla,nantrac
 sed -n '/^| variant | vs |/,/^$/p' "$OUT/overhead.log"
 sed -n '/^| variant | first step s |/,/^$/p' "$OUT/overhead.log"
 echo "raw numbers: $OUT/gpu_check.json, log: $OUT/overhead.log"
+
+echo "== 3. the floor: the least guard, without nantrace (guard_cost.py, mlp_bn)"
+python benchmarks/guard_cost.py --config mlp_bn --rounds 20 --steps 20 2> "$OUT/guard_cost.err" | tail -8

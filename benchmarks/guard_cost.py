@@ -1,57 +1,97 @@
-"""What gating the optimizer update costs per step, with no tool around it.
+"""The floor: what the least guard costs per step, with no tool around it.
 
-    python benchmarks/guard_cost.py                  # 15 interleaved rounds of 40 steps
+    python benchmarks/guard_cost.py                         # cnn, 15 rounds of 40 steps
+    python benchmarks/guard_cost.py --config mlp_bn --rounds 30
 
-The overhead.py model and optimizer, one tf.function train step in three
-forms, built side by side in one process and timed in interleaved rounds:
-  plain   the update as Keras does it;
-  waits   the update waits for all_finite(gradients) (a control
-          dependency): what ordering alone costs, since no update can start
-          before the last gradient is known to be finite;
-  cond    the update under cond(all_finite(gradients), apply, no-op): what
-          nantrace's guard does.
-Prints the median ms/step of each and its median ratio to plain.
+nantrace's own cost (benchmarks/overhead.py) is compared with 1.05x of the
+same run without it. This benchmark asks how much of that any in-graph
+guard must spend on the overhead.py model: the train step written by hand
+in several forms, each a step of its own built side by side in one process
+and timed in interleaved rounds (a shuffled order per round, so a slow
+phase of the machine hits every form alike; one process, so its speed
+mode, which varies between processes on a VM, is shared):
+
+  plain      the update as Keras does it;
+  waits      the update waits for all_finite(gradients) (a control
+             dependency): what ordering alone costs, since no update can
+             start before the last gradient is known to be finite;
+  cond       the update under cond(all_finite(gradients), apply, no-op):
+             what Keras's LossScaleOptimizer does to skip a step (without
+             its loss scaling), the least a guard that skips can do;
+  checked    cond, then one reduction over the updated weights: also sees
+             an update that finite gradients made non-finite (Adam with
+             epsilon=0, an overflow), which cond alone lets through;
+  held       what a guard that can also put such an update back needs: the
+             update's variables (weights and Adam's slots) read before the
+             update, the update applied, one reduction over the updated
+             weights, and an If op that puts the held values back only when
+             it is non-finite (nantrace's design, without its batch, loss
+             and forward-state checks, its health row and its replay).
+
+Prints the median ms/step of each form and its median ratio to plain (the
+ratio within each round). Healthy steps only: every branch taken is apply.
 """
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.overhead import BATCH_SIZE, build_model  # noqa: E402
+from benchmarks.overhead import CONFIGS, batch_size, build_model  # noqa: E402
 
-FORMS = ("plain", "waits", "cond")
+FORMS = ("plain", "waits", "cond", "checked", "held")
 
 
-def make_step(form, keras, tf):
-    model = build_model(keras)
+def _all_finite(tf, tensors):
+    """One sum over everything: NaN or Inf anywhere makes it non-finite."""
+    return tf.math.is_finite(tf.add_n([tf.reduce_sum(t) for t in tensors]))
+
+
+def make_step(form, keras, tf, config):
+    model = build_model(keras, config)
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    weights = model.trainable_variables
+    # Everything Adam's update writes: the weights, its slots, its counter.
+    updated = list(weights) + [v for v in optimizer.variables
+                               if all(v is not w for w in weights)]
+    failed = tf.Variable(False, trainable=False)  # what a failing branch does here
+
+    def apply(grads):
+        optimizer.apply(grads, weights)
+        return tf.no_op()
 
     @tf.function
     def step(x, y):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
+        grads = tape.gradient(loss, weights)
         if form == "plain":
-            optimizer.apply(grads, model.trainable_variables)
-            return loss
-        finite = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
-        if form == "waits":
-            with tf.control_dependencies([finite]):
-                grads = [tf.identity(g) for g in grads]
-            optimizer.apply(grads, model.trainable_variables)
-            return loss
+            apply(grads)
+        elif form == "waits":
+            with tf.control_dependencies([_all_finite(tf, grads)]):
+                apply([tf.identity(g) for g in grads])
+        elif form in ("cond", "checked"):
+            tf.cond(_all_finite(tf, grads), lambda: apply(grads), tf.no_op)
+            if form == "checked":
+                fine = _all_finite(tf, [tf.convert_to_tensor(w) for w in weights])
+                tf.cond(fine, tf.no_op, lambda: failed.assign(True).op)
+        else:  # held
+            before = [tf.convert_to_tensor(v) for v in updated]
+            apply(grads)
+            fine = _all_finite(tf, [tf.convert_to_tensor(w) for w in weights])
 
-        def apply():
-            optimizer.apply(grads, model.trainable_variables)
-            return tf.no_op()
+            def put_back():
+                for variable, value in zip(updated, before):
+                    variable.assign(value)
+                return failed.assign(True).op
 
-        tf.cond(finite, apply, tf.no_op)
+            tf.cond(fine, tf.no_op, put_back)
         return loss
 
     return step
@@ -59,6 +99,7 @@ def make_step(form, keras, tf):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", choices=CONFIGS, default="cnn")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=40, help="steps per form per round")
     args = parser.parse_args()
@@ -69,20 +110,27 @@ def main():
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.standard_normal((BATCH_SIZE, 28, 28, 1)).astype("float32"))
-    y = tf.constant(rng.integers(0, 10, BATCH_SIZE).astype("int32"))
-    steps = {form: make_step(form, keras, tf) for form in FORMS}
+    size = batch_size(args.config)
+    x = tf.constant(rng.standard_normal((size, 28, 28, 1)).astype("float32"))
+    y = tf.constant(rng.integers(0, 10, size).astype("int32"))
+    steps = {form: make_step(form, keras, tf, args.config) for form in FORMS}
     for step in steps.values():  # trace and warm up
         step(x, y)
         step(x, y)
     times = {form: [] for form in FORMS}
+    order = list(FORMS)
+    shuffle = random.Random(0).shuffle
     for _ in range(args.rounds):
-        for form, step in steps.items():
+        shuffle(order)
+        for form in order:
+            step = steps[form]
             start = time.perf_counter()
             for _ in range(args.steps):
-                step(x, y)
+                loss = step(x, y)
+            loss.numpy()
             times[form].append((time.perf_counter() - start) / args.steps * 1000.0)
-    print(f"{args.rounds} rounds x {args.steps} steps, TF {tf.__version__}, Keras {keras.__version__}")
+    print(f"--config {args.config}: {args.rounds} rounds x {args.steps} steps, "
+          f"TF {tf.__version__}, Keras {keras.__version__}")
     print("| form | ms/step (median) | ratio to plain (median of rounds) |")
     print("|---|---:|---:|")
     for form in FORMS:
