@@ -2,6 +2,7 @@
 
     python benchmarks/guard_cost.py                         # cnn, 15 rounds of 40 steps
     python benchmarks/guard_cost.py --config mlp_bn --rounds 30
+    python benchmarks/guard_cost.py --config mlp_bn --xla     # every form compiled by XLA
 
 nantrace's own cost (benchmarks/overhead.py) is compared with 1.05x of the
 same run without it. This benchmark asks how much of that any in-graph
@@ -26,10 +27,15 @@ mode, which varies between processes on a VM, is shared):
              update, the update applied, one reduction over the updated
              weights, and an If op that puts the held values back only when
              it is non-finite (nantrace's design, without its batch, loss
-             and forward-state checks, its health row and its replay).
+             and forward-state checks, its health row and its replay);
+  held_select  the same, with the put-back as a select per variable
+             outside any branch: how nantrace's guard puts back under XLA.
 
 Prints the median ms/step of each form and its median ratio to plain (the
 ratio within each round). Healthy steps only: every branch taken is apply.
+With --xla every form is compiled with jit_compile=True (there an XLA
+conditional that may write the state can copy it on every step, which is
+why nantrace uses the `held_select` form under XLA).
 """
 
 import argparse
@@ -43,7 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.overhead import CONFIGS, batch_size, build_model  # noqa: E402
 
-FORMS = ("plain", "waits", "cond", "checked", "held")
+FORMS = ("plain", "waits", "cond", "checked", "held", "held_select")
 
 
 def _all_finite(tf, tensors):
@@ -51,7 +57,7 @@ def _all_finite(tf, tensors):
     return tf.math.is_finite(tf.add_n([tf.reduce_sum(t) for t in tensors]))
 
 
-def make_step(form, keras, tf, config):
+def make_step(form, keras, tf, config, xla=False):
     model = build_model(keras, config)
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
@@ -66,7 +72,7 @@ def make_step(form, keras, tf, config):
         optimizer.apply(grads, weights)
         return tf.no_op()
 
-    @tf.function
+    @tf.function(jit_compile=xla)
     def step(x, y):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
@@ -81,7 +87,7 @@ def make_step(form, keras, tf, config):
             if form == "checked":
                 fine = _all_finite(tf, [tf.convert_to_tensor(w) for w in weights])
                 tf.cond(fine, tf.no_op, lambda: failed.assign(True).op)
-        else:  # held
+        else:  # held, held_select
             before = [tf.convert_to_tensor(v) for v in updated]
             apply(grads)
             fine = _all_finite(tf, [tf.convert_to_tensor(w) for w in weights])
@@ -91,7 +97,12 @@ def make_step(form, keras, tf, config):
                     variable.assign(value)
                 return failed.assign(True).op
 
-            tf.cond(fine, tf.no_op, put_back)
+            if form == "held":
+                tf.cond(fine, tf.no_op, put_back)
+            else:
+                for variable, value in zip(updated, before):
+                    variable.assign(tf.where(fine, tf.convert_to_tensor(variable), value))
+                tf.cond(fine, tf.no_op, lambda: failed.assign(True).op)
         return loss
 
     return step
@@ -102,6 +113,7 @@ def main():
     parser.add_argument("--config", choices=CONFIGS, default="cnn")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=40, help="steps per form per round")
+    parser.add_argument("--xla", action="store_true", help="compile every form with XLA")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
@@ -113,7 +125,7 @@ def main():
     size = batch_size(args.config)
     x = tf.constant(rng.standard_normal((size, 28, 28, 1)).astype("float32"))
     y = tf.constant(rng.integers(0, 10, size).astype("int32"))
-    steps = {form: make_step(form, keras, tf, args.config) for form in FORMS}
+    steps = {form: make_step(form, keras, tf, args.config, args.xla) for form in FORMS}
     for step in steps.values():  # trace and warm up
         step(x, y)
         step(x, y)
@@ -129,7 +141,8 @@ def main():
                 loss = step(x, y)
             loss.numpy()
             times[form].append((time.perf_counter() - start) / args.steps * 1000.0)
-    print(f"--config {args.config}: {args.rounds} rounds x {args.steps} steps, "
+    print(f"--config {args.config}{' --xla' if args.xla else ''}: "
+          f"{args.rounds} rounds x {args.steps} steps, "
           f"TF {tf.__version__}, Keras {keras.__version__}")
     print("| form | ms/step (median) | ratio to plain (median of rounds) |")
     print("|---|---:|---:|")
