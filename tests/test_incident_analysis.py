@@ -190,8 +190,8 @@ def test_snapshots_over_their_memory_budget_are_off_and_fixes_replay_the_failing
 
 
 def test_a_snapshot_keeps_the_state_of_its_step_while_training_goes_on(tmp_path):
-    """Snapshots are reads that share the variables' buffers (eager ones
-    first, then a compiled copier): the state a fix is replayed from must
+    """Snapshots are reads that share the variables' buffers (one read per
+    variable, on its handle): the state a fix is replayed from must
     not follow the variables as training updates them, in place (small
     variables) or out of place (large ones)."""
     keras.utils.set_random_seed(0)
@@ -210,7 +210,7 @@ def test_a_snapshot_keeps_the_state_of_its_step_while_training_goes_on(tmp_path)
     with nantrace.record(tmp_path / "run", snapshot_every=1) as recording:
         model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0,
                   callbacks=[KeepSnapshots()])
-    assert len(taken) == 40  # 32 eager snapshots, then 8 compiled ones
+    assert len(taken) == 40
     last_weights = [w.copy() for w in model.get_weights()]
     kernel = next(i for i, v in enumerate(taken[0][0].variables) if v is model.layers[0].kernel)
     for snapshot, values in taken:

@@ -9,7 +9,9 @@ hooks that install them, in keras_hooks.py and optimizer_guard.py.
 
 import contextlib
 
+import tensorflow as tf
 from tensorflow.python.framework import op_callbacks as _op_callbacks
+from tensorflow.python.ops import resource_variable_ops as _resource_variable_ops
 
 # Trainer._compute_loss(x, y, y_pred, sample_weight, training): the loss of
 # one batch, called by every built-in train_step (Keras 3.0-3.15). The
@@ -43,6 +45,25 @@ def optimizer_variables(optimizer):
     """The variables a built optimizer updates (Keras 3.x:
     BaseOptimizer._trainable_variables)."""
     return list(optimizer._trainable_variables)
+
+
+def read_variables(variables):
+    """Eager reads of `variables`, one ReadVariableOp on each handle: a
+    third of what tf.convert_to_tensor costs per variable (~10 vs ~26 µs:
+    no Keras / tf.Variable layers, no gradient-tape bookkeeping), and
+    cheaper than one compiled call that reads them all. A Keras variable's
+    `value` is its tf.Variable outside an autocast scope (TF backend,
+    checked on Keras 3.15); anything else (a distributed variable, an
+    autocast value, another Keras) is read the usual way. Like any read, the result shares the
+    variable's buffer until the variable is next written (copy on write)."""
+    values = []
+    for variable in variables:
+        inner = getattr(variable, "value", variable)
+        if type(inner) is _resource_variable_ops.ResourceVariable:
+            values.append(tf.raw_ops.ReadVariableOp(resource=inner.handle, dtype=inner.dtype))
+        else:
+            values.append(tf.convert_to_tensor(variable))
+    return values
 
 
 @contextlib.contextmanager

@@ -5,8 +5,8 @@ A fix that acts through earlier updates (a lower learning rate, gradient
 clipping) changes nothing when only the failing step is replayed: by then
 the weights have already blown up. So every `every` steps of `model.fit`
 the recorder keeps a copy of every variable a step changes (weights,
-optimizer slots and step counter, metrics), as device-side copies
-(`tf.identity`: no host read on a healthy step), the last `KEEP` of them,
+optimizer slots and step counter, metrics), as device-side reads (no
+host copy on a healthy step), the last `KEEP` of them,
 with where `fit` was in its data (epoch, batch) so that the batches since
 can be sliced again from a NumPy `x` (fix_trials.py). Off, and said once,
 when `KEEP` copies would exceed the memory budget.
@@ -81,28 +81,18 @@ class Snapshot:
     values: typing.List[typing.Any]     # their values: device tensors
 
 
-# Snapshots taken with one eager read per variable before the copier is
-# compiled: compiling costs ~45 ms at once, an eager snapshot ~0.3 ms more
-# than a compiled one (CNN and MLP of benchmarks/overhead.py), so a short
-# fit never pays for the compile and a long one pays it once.
-EAGER_SNAPSHOTS = 32
-
-
 class _Copier:
-    """One model's state and a copy of it. A read holds the variable's
-    buffer, and TensorFlow copies it only when the variable is next written
-    in place (copy on write). After EAGER_SNAPSHOTS snapshots the copy is
-    one compiled call (one dispatch, not one eager op per variable, which
-    costs a few percent of a small model's step time)."""
+    """One model's state and a copy of it: a read per variable, which holds
+    the variable's buffer; TensorFlow copies it only when the variable is
+    next written in place (copy on write). The reads go straight to each
+    handle (compat.read_variables): a snapshot of a small model costs a
+    fraction of a millisecond, less than a compiled copier's call, and
+    nothing to compile."""
 
     def __init__(self, model):
         self.variables = state_variables(model)
         self.size = nbytes(self.variables)
         self._optimizer_variables = _optimizer_variable_count(model)
-        self._taken = 0
-        # autograph=False: nothing to convert, and converting costs ~20 ms.
-        self._copy = tf.function(lambda: [tf.identity(v) for v in self.variables],
-                                 autograph=False)
 
     def current(self, model):
         """False once the model's state has other variables (e.g. an
@@ -111,11 +101,8 @@ class _Copier:
         return _optimizer_variable_count(model) == self._optimizer_variables
 
     def __call__(self):
-        self._taken += 1
         with instrument.uninstrumented():
-            if self._taken <= EAGER_SNAPSHOTS:
-                return [tf.convert_to_tensor(v) for v in self.variables]
-            return self._copy()
+            return compat.read_variables(self.variables)
 
 
 class SnapshotRing:
