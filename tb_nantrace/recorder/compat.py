@@ -54,8 +54,9 @@ def read_variables(variables):
     cheaper than one compiled call that reads them all. A Keras variable's
     `value` is its tf.Variable outside an autocast scope (TF backend,
     checked on Keras 3.15); anything else (a distributed variable, an
-    autocast value, another Keras) is read the usual way. Like any read, the result shares the
-    variable's buffer until the variable is next written (copy on write)."""
+    autocast value, another Keras) is read the usual way. Like any read,
+    the result shares the variable's buffer until the variable is next
+    written (copy on write)."""
     values = []
     for variable in variables:
         inner = getattr(variable, "value", variable)
