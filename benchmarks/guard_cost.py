@@ -66,7 +66,10 @@ def make_step(form, keras, tf, config, xla=False):
     # Everything Adam's update writes: the weights, its slots, its counter.
     updated = list(weights) + [v for v in optimizer.variables
                                if all(v is not w for w in weights)]
-    failed = tf.Variable(False, trainable=False)  # what a failing branch does here
+    failed = tf.Variable(False, trainable=False)
+
+    def mark_failed():  # what every failing branch does here
+        return failed.assign(True).op
 
     def apply(grads):
         optimizer.apply(grads, weights)
@@ -86,7 +89,7 @@ def make_step(form, keras, tf, config, xla=False):
             tf.cond(_all_finite(tf, grads), lambda: apply(grads), tf.no_op)
             if form == "checked":
                 fine = _all_finite(tf, [tf.convert_to_tensor(w) for w in weights])
-                tf.cond(fine, tf.no_op, lambda: failed.assign(True).op)
+                tf.cond(fine, tf.no_op, mark_failed)
         else:  # held, held_select
             before = [tf.convert_to_tensor(v) for v in updated]
             apply(grads)
@@ -95,14 +98,14 @@ def make_step(form, keras, tf, config, xla=False):
             def put_back():
                 for variable, value in zip(updated, before):
                     variable.assign(value)
-                return failed.assign(True).op
+                return mark_failed()
 
             if form == "held":
                 tf.cond(fine, tf.no_op, put_back)
             else:
                 for variable, value in zip(updated, before):
                     variable.assign(tf.where(fine, tf.convert_to_tensor(variable), value))
-                tf.cond(fine, tf.no_op, lambda: failed.assign(True).op)
+                tf.cond(fine, tf.no_op, mark_failed)
         return loss
 
     return step
