@@ -22,6 +22,12 @@ from tb_nantrace.recorder import compat, instrument, observation
 
 WINDOW = 256       # steps of full-resolution history kept (flight recorder)
 LAYER_EVERY = 8    # default steps between rows with the per-layer columns
+# A ring row is [metric columns..., all_measured flag, step // RADIX, step % RADIX]:
+# the step rides in the row itself, as two float32 values that hold it
+# exactly (float32 holds every integer below 2**24), so a row is one
+# scatter on the device and the whole ring one read on the host.
+STEP_RADIX = 2 ** 24
+TRAILING_COLUMNS = 3
 
 RELU_LIKE = {"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu"}
 PROBABILITY = {"sigmoid", "softmax", "hard_sigmoid"}
@@ -102,12 +108,10 @@ class HealthProbe:
             for metric in columns:
                 self._add(metric, layer.name)
         self.dtype = str(getattr(model, "compute_dtype", "float32"))
+        empty = np.zeros([window, len(self.metrics) + TRAILING_COLUMNS], np.float32)
+        empty[:, -2] = -1  # an empty slot's step is negative
         with tf.init_scope():
-            # The last column is the row's all_measured flag (1.0 or 0.0).
-            self.ring = tf.Variable(tf.zeros([window, len(self.metrics) + 1]), trainable=False,
-                                    name="nantrace_health")
-            self.ring_steps = tf.Variable(tf.fill([window], tf.constant(-1, tf.int64)),
-                                          trainable=False, name="nantrace_health_steps")
+            self.ring = tf.Variable(empty, trainable=False, name="nantrace_health")
 
     def _add(self, metric, layer):
         self._index[(metric, layer)] = len(self.metrics)
@@ -252,23 +256,23 @@ class HealthProbe:
     def _write(self, values, step, all_measured):
         missing = tf.constant(np.nan, tf.float32)
         flag = tf.constant(1.0 if all_measured else 0.0)
-        row = tf.stack([values.get(i, missing) for i in range(len(self.metrics))] + [flag])
+        high = tf.cast(tf.math.floordiv(step, STEP_RADIX), tf.float32)
+        low = tf.cast(tf.math.floormod(step, STEP_RADIX), tf.float32)
+        row = tf.stack([values.get(i, missing) for i in range(len(self.metrics))]
+                       + [flag, high, low])
         slot = tf.math.floormod(step, self.window)
-        return tf.group(
-            self.ring.scatter_nd_update([[slot]], [row]),
-            self.ring_steps.scatter_nd_update([[slot]], [step]),
-        )
+        return self.ring.scatter_nd_update([[slot]], [row])
 
     # Host --------------------------------------------------------------------
 
     def read(self, after_step=-1, up_to_step=None):
         """(steps, rows of metric values, all_measured flags) recorded after
         `after_step`, oldest first."""
-        # One device-to-host read for both (float64 holds any step exactly).
-        packed = tf.concat([tf.cast(self.ring_steps, tf.float64)[:, None],
-                            tf.cast(self.ring, tf.float64)], axis=1).numpy()
-        steps, rows = packed[:, 0].astype(np.int64), packed[:, 1:-1].astype(np.float32)
-        full = packed[:, -1] > 0
+        # One device-to-host read, and no eager op but the read: between
+        # steps of a fit each eager op can wait ~0.4 ms for a CPU thread.
+        packed = compat.read_variables([self.ring])[0].numpy()
+        steps = packed[:, -2].astype(np.int64) * STEP_RADIX + packed[:, -1].astype(np.int64)
+        rows, full = packed[:, :-TRAILING_COLUMNS], packed[:, -TRAILING_COLUMNS] > 0
         keep = steps > after_step
         if up_to_step is not None:
             keep &= steps <= up_to_step
