@@ -1,13 +1,15 @@
 """Writes nantrace records into ordinary TensorBoard event files.
 
 Each record is a scalar string tensor holding one serialized proto, written
-with tf.summary under plugin name `nantrace`; its tag and summary metadata
-come from the record kind's entry in `metadata.RECORDS`. Every write is
-flushed at once: an incident must survive the process being killed right
-after it.
+as tf.summary.write writes it (compat.write_summary) under plugin name
+`nantrace`; its tag and summary metadata come from the record kind's entry
+in `metadata.RECORDS`. Every write is flushed at once: an incident must
+survive the process being killed right after it.
 """
 
 import tensorflow as tf
+
+from tb_nantrace.recorder import compat
 
 
 class RecordWriter:
@@ -45,16 +47,12 @@ class RecordWriter:
         """Write `message` as a `record` (e.g. metadata.INCIDENT) at `step`."""
         if self._writer is None:
             self._open()
-        payload = tf.constant(message.SerializeToString(), dtype=tf.string)
         # Records are written from Python between steps, never from inside
         # the user's tf.function: run eagerly whatever the caller's context.
-        with tf.init_scope(), self._writer.as_default():
-            tf.summary.write(
-                record.tag(self.session_id, message),
-                payload,
-                step=int(step),
-                metadata=record.summary_metadata(),
-            )
+        with tf.init_scope():
+            compat.write_summary(self._writer, record.tag(self.session_id, message),
+                                 message.SerializeToString(), int(step),
+                                 record.summary_metadata().SerializeToString())
         self._writer.flush()
 
     def close(self):
