@@ -29,16 +29,24 @@ mode, which varies between processes on a VM, is shared):
              it is non-finite (nantrace's design, without its batch, loss
              and forward-state checks, its health row and its replay);
   held_select  the same, with the put-back as a select per variable
-             outside any branch: how nantrace's guard puts back under XLA.
+             outside any branch: how nantrace's guard puts back under XLA;
+  keras      Keras's own train function, as model.fit traces it (its
+             iterator, its loss tracker), called on a repeated batch;
+  nantrace   the same function traced inside `nantrace.record()`: the
+             recorded step with its guard, checks and health row, without
+             the host work between steps (benchmarks/host_cost.py times
+             that).
 
 Prints the median ms/step of each form and its median ratio to plain (the
-ratio within each round). Healthy steps only: every branch taken is apply.
+ratio within each round), and nantrace's median ratio to keras: its own
+in-graph cost, to compare with the floors above. Healthy steps only: every branch taken is apply.
 With --xla every form is compiled with jit_compile=True (there an XLA
 conditional that may write the state can copy it on every step, which is
 why nantrace uses the `held_select` form under XLA).
 """
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
@@ -47,9 +55,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.overhead import CONFIGS, batch_size, build_model  # noqa: E402
+from benchmarks.overhead import CONFIGS, batch_size, build_model, prebuild_optimizer  # noqa: E402
 
-FORMS = ("plain", "waits", "cond", "checked", "held", "held_select")
+FORMS = ("plain", "waits", "cond", "checked", "held", "held_select", "keras", "nantrace")
 
 
 def _all_finite(tf, tensors):
@@ -111,6 +119,42 @@ def make_step(form, keras, tf, config, xla=False):
     return step
 
 
+def make_keras_step(recorded, keras, tf, config, x, y, xla=False):
+    """Keras's own train function for `config` (traced inside
+    `nantrace.record()` when `recorded`), as a step(x, y) that runs it once
+    on a repeated batch (x and y are the batch already in its iterator)."""
+    import tempfile
+
+    import tb_nantrace as nantrace
+
+    model = build_model(keras, config)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=xla,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    traced = {}
+
+    class KeepTrainFunction(keras.callbacks.Callback):
+        # nantrace wraps Keras's function with its end of step (host work):
+        # keep Keras's own, as traced inside the recording.
+        def on_train_end(self, logs=None):
+            function = self.model.train_function
+            traced["function"] = getattr(function, "__wrapped__", function)
+
+    if recorded:
+        # Closed after the fit: its patches must not reach the other forms.
+        # The traced step keeps what it uses, and a healthy step never
+        # calls back into the recording.
+        recording = nantrace.record(tempfile.mkdtemp(prefix="nantrace-guard-cost-"))
+    else:
+        prebuild_optimizer(model)  # as nantrace does: one trace, not two
+        recording = contextlib.nullcontext()
+    with recording:
+        model.fit(x, y, batch_size=int(x.shape[0]), epochs=1, verbose=0,
+                  callbacks=[KeepTrainFunction()])
+    function = traced["function"]
+    batches = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
+    return lambda x, y: function(batches)["loss"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", choices=CONFIGS, default="cnn")
@@ -128,10 +172,15 @@ def main():
     size = batch_size(args.config)
     x = tf.constant(rng.standard_normal((size, 28, 28, 1)).astype("float32"))
     y = tf.constant(rng.integers(0, 10, size).astype("int32"))
-    steps = {form: make_step(form, keras, tf, args.config, args.xla) for form in FORMS}
-    for step in steps.values():  # trace and warm up
-        step(x, y)
-        step(x, y)
+    steps = {}
+    for form in FORMS:
+        if form in ("keras", "nantrace"):
+            steps[form] = make_keras_step(form == "nantrace", keras, tf, args.config, x, y,
+                                          args.xla)
+        else:
+            steps[form] = make_step(form, keras, tf, args.config, args.xla)
+        steps[form](x, y)  # traced now, outside any recording
+        steps[form](x, y)
     times = {form: [] for form in FORMS}
     order = list(FORMS)
     shuffle = random.Random(0).shuffle
@@ -152,6 +201,8 @@ def main():
     for form in FORMS:
         ratio = statistics.median(a / b for a, b in zip(times[form], times["plain"]))
         print(f"| {form} | {statistics.median(times[form]):.2f} | {ratio:.3f}x |")
+    own = statistics.median(a / b for a, b in zip(times["nantrace"], times["keras"]))
+    print(f"\nnantrace / keras (median of rounds): {own:.3f}x")
 
 
 if __name__ == "__main__":
