@@ -5,7 +5,8 @@
 #   2. what nantrace costs with XLA off and on, side by side, interleaved
 #      (benchmarks/overhead.py), as one table;
 #   3. the floor: what the least guard of each form costs there, no tool
-#      around it (benchmarks/guard_cost.py).
+#      around it, beside Keras's own train function and the recorded one
+#      (benchmarks/guard_cost.py).
 #
 #   bash benchmarks/gpu_check.sh            # 3 repeats of 200 steps
 #   REPEATS=5 STEPS=300 bash benchmarks/gpu_check.sh
@@ -30,5 +31,6 @@ sed -n '/^| variant | vs |/,/^$/p' "$OUT/overhead.log"
 sed -n '/^| variant | first step s |/,/^$/p' "$OUT/overhead.log"
 echo "raw numbers: $OUT/gpu_check.json, log: $OUT/overhead.log"
 
-echo "== 3. the floor: the least guard, without nantrace (guard_cost.py, mlp_bn)"
-python benchmarks/guard_cost.py --config mlp_bn --rounds 20 --steps 20 2> "$OUT/guard_cost.err" | tail -8
+echo "== 3. the floor: the least guard, without nantrace, and the recorded step (guard_cost.py, mlp_bn)"
+python benchmarks/guard_cost.py --config mlp_bn --rounds 20 --steps 20 2> "$OUT/guard_cost.err" \
+    | sed -n '/^| form |/,$p'
