@@ -39,7 +39,8 @@ mode, which varies between processes on a VM, is shared):
 
 Prints the median ms/step of each form and its median ratio to plain (the
 ratio within each round), and nantrace's median ratio to keras: its own
-in-graph cost, to compare with the floors above. Healthy steps only: every branch taken is apply.
+in-graph cost, to compare with the floors above. Healthy steps only: every
+branch taken is apply.
 With --xla every form is compiled with jit_compile=True (there an XLA
 conditional that may write the state can copy it on every step, which is
 why nantrace uses the `held_select` form under XLA).

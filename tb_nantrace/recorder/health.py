@@ -22,10 +22,10 @@ from tb_nantrace.recorder import compat, instrument, observation
 
 WINDOW = 256       # steps of full-resolution history kept (flight recorder)
 LAYER_EVERY = 8    # default steps between rows with the per-layer columns
-# A ring row is [metric columns..., all_measured flag, step // RADIX, step % RADIX]:
-# the step rides in the row itself, as two float32 values that hold it
-# exactly (float32 holds every integer below 2**24), so a row is one
-# scatter on the device and the whole ring one read on the host.
+# A ring row: [metric columns..., all_measured flag, step // STEP_RADIX,
+# step % STEP_RADIX]. The step rides in the row as two float32 values that
+# hold it exactly (float32 holds every integer below 2**24), so a row is
+# one scatter on the device and the whole ring one read on the host.
 STEP_RADIX = 2 ** 24
 TRAILING_COLUMNS = 3
 
