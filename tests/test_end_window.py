@@ -42,3 +42,19 @@ def test_a_run_stopped_at_an_incident_writes_no_second_window_of_the_same_steps(
     assert incident["step"] == 5
     assert get_json(client, "window", run="run", incident=0)["steps"][-1] == 5
     get_json(client, "window", status=404, run="run", incident=metadata.END_WINDOW)
+
+
+def test_steps_past_what_float32_holds_exactly_keep_their_own_row(tmp_path):
+    # A long or resumed run: the optimizer's step counter starts past 2**24,
+    # where float32 would round neighbouring steps together.
+    start = 2**24 + 7
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(start)
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")  # 10 steps
+    with nantrace.record(str(tmp_path / "run")):
+        model.fit(x, x[:, :1], batch_size=4, epochs=1, verbose=0, shuffle=False)
+    window = get_json(plugin_client(tmp_path), "window", run="run", incident=metadata.END_WINDOW)
+    assert window["steps"] == list(range(start, start + 10))
