@@ -185,18 +185,15 @@ class OpCallback:
         return None  # failed: the op stays as TensorFlow made it
 
     def _observe(self, op_type, inputs, outputs, op_name, graph):
-        if is_uninstrumented() or op_type in SKIPPED_OPS:
-            return None
         if outputs is None:
             # Ops another op callback creates from inside its own callback
             # (tf.debugging.enable_check_numerics' checks) come without outputs.
             return None
         if graph is not None and getattr(_thread, "unregistered", False):
             return None
-        if graph is None:
-            if self.scope.checks_eager_ops():
-                with uninstrumented():
-                    self._check_eager(op_type, inputs, outputs)
+        if graph is None:  # an eager op that __call__ found checked
+            with uninstrumented():
+                self._check_eager(op_type, inputs, outputs)
             return None
         graph_name = getattr(graph, "name", "") or ""
         if graph_name.startswith(SKIPPED_GRAPH_PREFIXES):
