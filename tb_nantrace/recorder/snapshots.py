@@ -5,11 +5,11 @@ A fix that acts through earlier updates (a lower learning rate, gradient
 clipping) changes nothing when only the failing step is replayed: by then
 the weights have already blown up. So every `every` steps of `model.fit`
 the recorder keeps a copy of every variable a step changes (weights,
-optimizer slots and step counter, metrics), as device-side reads (no
-host copy on a healthy step), the last `KEEP` of them,
-with where `fit` was in its data (epoch, batch) so that the batches since
-can be sliced again from a NumPy `x` (fix_trials.py). Off, and said once,
-when `KEEP` copies would exceed the memory budget.
+optimizer slots and step counter, metrics), as device-side reads (no host
+copy on a healthy step), the last `KEEP` of them, with where `fit` was in
+its data (epoch, batch) so that the batches since can be sliced again from
+a NumPy `x` (fix_trials.py). Off, and said once, when `KEEP` copies would
+exceed the memory budget.
 """
 
 import dataclasses
